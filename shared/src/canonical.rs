@@ -1,0 +1,283 @@
+//! JSON the way the providers' JavaScript sees it.
+//!
+//! * [`parse_strict`] parses bytes into a [`Value`], keeping key order and
+//!   rejecting duplicate keys: a signed body with two `signature` (or two
+//!   `eventName`) members could be verified under one reading and acted on
+//!   under another, so such bodies are refused outright.
+//! * [`stringify`] writes a [`Value`] exactly as ECMAScript's
+//!   `JSON.stringify(value)` would: compact, keys in insertion order,
+//!   numbers in ECMAScript's shortest form (`100`, `1e+21`, `5e-7`),
+//!   strings escaped the way JavaScript escapes them.
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::fmt;
+
+/// Why a body is not acceptable JSON.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JsonError {
+    #[error("body is not valid JSON: {0}")]
+    Syntax(String),
+    #[error("body repeats the key `{0}`")]
+    DuplicateKey(String),
+}
+
+/// Maximum nesting depth accepted (serde_json's own limit is 128).
+const MAX_DEPTH: usize = 64;
+
+/// Parse `bytes` (UTF-8 JSON) into a [`Value`], refusing duplicate keys and
+/// nesting deeper than 64 levels. A leading UTF-8 BOM is refused too: it is
+/// not JSON and no provider sends one.
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = StrictSeed { depth: 0 }
+        .deserialize(&mut de)
+        .map_err(classify)?;
+    de.end().map_err(classify)?;
+    Ok(v)
+}
+
+fn classify(e: serde_json::Error) -> JsonError {
+    let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix(DUP_PREFIX) {
+        let key = rest.split('\u{1}').next().unwrap_or_default();
+        return JsonError::DuplicateKey(key.to_owned());
+    }
+    JsonError::Syntax(msg)
+}
+
+const DUP_PREFIX: &str = "\u{1}duplicate key\u{1}";
+
+struct StrictSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictSeed {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictVisitor { depth: self.depth })
+    }
+}
+
+struct StrictVisitor {
+    depth: usize,
+}
+
+impl StrictVisitor {
+    fn deeper<E: de::Error>(&self) -> Result<StrictSeed, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom("nesting too deep"));
+        }
+        Ok(StrictSeed {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(self.deeper()?)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self.deeper()?)?;
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}\u{1}")));
+            }
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// `JSON.stringify(value)` as ECMAScript defines it.
+pub fn stringify(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, x);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_value(out, x);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// JavaScript numbers are IEEE doubles: a JSON number is read as the nearest
+/// double and printed in ECMAScript's Number::toString form.
+fn write_number(out: &mut String, n: &Number) {
+    // Integers that a double holds exactly print the same either way; the
+    // fast path avoids float formatting for the common case.
+    if let Some(i) = n.as_i64() {
+        if i.unsigned_abs() <= (1u64 << 53) {
+            out.push_str(itoa_fmt(i).as_str());
+            return;
+        }
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if !f.is_finite() {
+        // JSON.stringify(Infinity) === "null"; serde_json never yields it
+        // from valid input, but keep the JavaScript rule.
+        out.push_str("null");
+        return;
+    }
+    let mut buf = ryu_js::Buffer::new();
+    out.push_str(buf.format_finite(f));
+}
+
+fn itoa_fmt(i: i64) -> String {
+    i.to_string()
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let esc: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\u{8}' => Some("\\b"),
+            '\u{c}' => Some("\\f"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            c if (c as u32) < 0x20 => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// `value` without the top-level member `key` (order of the rest kept).
+pub fn without_key(value: &Value, key: &str) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != key)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_ecmascript_does() {
+        let v = parse_strict(br#"[100.0,1e21,1E-7,0.1,-0,5,123456789012345678901,1.5e300]"#)
+            .unwrap_or_default();
+        assert_eq!(
+            stringify(&v),
+            "[100,1e+21,1e-7,0.1,0,5,123456789012345680000,1.5e+300]"
+        );
+    }
+
+    #[test]
+    fn strings_escape_as_javascript_does() {
+        let v = parse_strict(br#"{"a":"\"\\\/\b\f\n\r\t\u0001\u001f\u2028 \u00e9 \ud83d\ude00"}"#)
+            .unwrap_or_default();
+        assert_eq!(
+            stringify(&v),
+            "{\"a\":\"\\\"\\\\/\\b\\f\\n\\r\\t\\u0001\\u001f\u{2028} \u{e9} \u{1f600}\"}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        assert_eq!(
+            parse_strict(br#"{"a":1,"a":2}"#),
+            Err(JsonError::DuplicateKey("a".into()))
+        );
+        assert_eq!(
+            parse_strict(br#"{"x":{"signature":"1","signature":"2"}}"#),
+            Err(JsonError::DuplicateKey("signature".into()))
+        );
+    }
+
+    #[test]
+    fn bom_trailing_garbage_and_deep_nesting_are_refused() {
+        assert!(parse_strict(b"\xef\xbb\xbf{}").is_err());
+        assert!(parse_strict(b"{} x").is_err());
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(parse_strict(deep.as_bytes()).is_err());
+        assert!(parse_strict(b"{\"a\":\"\xff\"}").is_err());
+    }
+
+    #[test]
+    fn key_order_is_kept_and_key_removal_keeps_it() {
+        let v = parse_strict(br#"{"z":1,"signature":"s","a":2}"#).unwrap_or_default();
+        assert_eq!(stringify(&without_key(&v, "signature")), r#"{"z":1,"a":2}"#);
+    }
+}

@@ -1,0 +1,211 @@
+//! Settings, read once at start-up. Every setting has a name; a missing or
+//! malformed one fails start-up with a message naming it.
+
+use crate::secret::{Secret, SecretList};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A setting that is missing or cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("setting {name} is required{hint}")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("setting {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// All payhook settings. Secrets are redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PAYHOOK_ONEBUY_TOKENS`: URL tokens for both 1buy routes.
+    pub onebuy_tokens: Option<SecretList>,
+    /// `PAYHOOK_ONEBUY_API_KEYS`: optional; when set, the body's `api_key`
+    /// must equal one of these.
+    pub onebuy_api_keys: Option<SecretList>,
+    /// `PAYHOOK_KOYWE_SECRETS`.
+    pub koywe_secrets: Option<SecretList>,
+    /// `PAYHOOK_KOYWE_MAX_AGE_SECS` (default 86400).
+    pub koywe_max_age: Duration,
+    /// `PAYHOOK_THIRDWEB_SECRETS`.
+    pub thirdweb_secrets: Option<SecretList>,
+    /// `PAYHOOK_THIRDWEB_TOLERANCE_SECS` (default 300).
+    pub thirdweb_tolerance: Duration,
+    /// `PAYHOOK_EIGHTPAY_API_KEYS`: `chain=key,…`.
+    pub eightpay_api_keys: BTreeMap<String, Secret>,
+    /// `PAYHOOK_EIGHTPAY_API_BASE` (default `https://api.8pay.network`).
+    pub eightpay_api_base: String,
+    /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS` (default 3000).
+    pub eightpay_timeout: Duration,
+    /// `PAYHOOK_MAX_BODY_BYTES` (default 262144).
+    pub max_body_bytes: usize,
+    /// `PAYHOOK_LEASE_SECS` (default 30): how long a claim is held before
+    /// another delivery (or the sweeper) may take the event over.
+    pub lease: Duration,
+    /// `PAYHOOK_RETENTION_DAYS` (default 30): TTL of event items.
+    pub retention_days: u32,
+    /// `PAYHOOK_TABLE` (AWS backend).
+    pub table: Option<String>,
+    /// `PAYHOOK_QUEUE_URL` (AWS backend).
+    pub queue_url: Option<String>,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+pub const DEFAULT_EIGHTPAY_API_BASE: &str = "https://api.8pay.network";
+
+/// Every `PAYHOOK_*` setting name that may hold a secret or configuration
+/// (used to read the Lambda JSON secret with the same keys).
+pub const SETTING_NAMES: &[&str] = &[
+    "PAYHOOK_ONEBUY_TOKENS",
+    "PAYHOOK_ONEBUY_API_KEYS",
+    "PAYHOOK_KOYWE_SECRETS",
+    "PAYHOOK_KOYWE_MAX_AGE_SECS",
+    "PAYHOOK_THIRDWEB_SECRETS",
+    "PAYHOOK_THIRDWEB_TOLERANCE_SECS",
+    "PAYHOOK_EIGHTPAY_API_KEYS",
+    "PAYHOOK_EIGHTPAY_API_BASE",
+    "PAYHOOK_EIGHTPAY_TIMEOUT_MS",
+    "PAYHOOK_MAX_BODY_BYTES",
+    "PAYHOOK_LEASE_SECS",
+    "PAYHOOK_RETENTION_DAYS",
+    "PAYHOOK_TABLE",
+    "PAYHOOK_QUEUE_URL",
+    "PAYHOOK_VALIDATION_AUTH",
+];
+
+impl Config {
+    /// Read from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read through `lookup` (environment, a `.env` file, a JSON secret…).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let secrets = |name: &'static str| -> Result<Option<SecretList>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    SecretList::parse(&v).map_err(|e| ConfigError::Invalid {
+                        name,
+                        why: e.to_string(),
+                    })
+                })
+                .transpose()
+        };
+        let num = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name,
+                    why: "expected a whole number".into(),
+                }),
+            }
+        };
+        let mut eightpay_api_keys = BTreeMap::new();
+        if let Some(v) = get("PAYHOOK_EIGHTPAY_API_KEYS") {
+            for pair in v.split(',') {
+                let (chain, key) = pair.split_once('=').ok_or(ConfigError::Invalid {
+                    name: "PAYHOOK_EIGHTPAY_API_KEYS",
+                    why: "expected chain=key,chain=key".into(),
+                })?;
+                let (chain, key) = (chain.trim(), key.trim());
+                if chain.is_empty() || key.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        name: "PAYHOOK_EIGHTPAY_API_KEYS",
+                        why: "empty chain or key".into(),
+                    });
+                }
+                eightpay_api_keys.insert(chain.to_ascii_lowercase(), Secret::new(key));
+            }
+        }
+        let max_body = num("PAYHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?;
+        if max_body == 0 {
+            return Err(ConfigError::Invalid {
+                name: "PAYHOOK_MAX_BODY_BYTES",
+                why: "must be positive".into(),
+            });
+        }
+        let eightpay_api_base = get("PAYHOOK_EIGHTPAY_API_BASE")
+            .unwrap_or_else(|| DEFAULT_EIGHTPAY_API_BASE.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(eightpay_api_base.starts_with("https://") || eightpay_api_base.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PAYHOOK_EIGHTPAY_API_BASE",
+                why: "expected an http(s) URL".into(),
+            });
+        }
+        Ok(Config {
+            onebuy_tokens: secrets("PAYHOOK_ONEBUY_TOKENS")?,
+            onebuy_api_keys: secrets("PAYHOOK_ONEBUY_API_KEYS")?,
+            koywe_secrets: secrets("PAYHOOK_KOYWE_SECRETS")?,
+            koywe_max_age: Duration::from_secs(num("PAYHOOK_KOYWE_MAX_AGE_SECS", 86_400)?),
+            thirdweb_secrets: secrets("PAYHOOK_THIRDWEB_SECRETS")?,
+            thirdweb_tolerance: Duration::from_secs(num("PAYHOOK_THIRDWEB_TOLERANCE_SECS", 300)?),
+            eightpay_api_keys,
+            eightpay_api_base,
+            eightpay_timeout: Duration::from_millis(num("PAYHOOK_EIGHTPAY_TIMEOUT_MS", 3000)?),
+            max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
+            lease: Duration::from_secs(num("PAYHOOK_LEASE_SECS", 30)?.max(1)),
+            retention_days: u32::try_from(num("PAYHOOK_RETENTION_DAYS", 30)?).unwrap_or(u32::MAX),
+            table: get("PAYHOOK_TABLE"),
+            queue_url: get("PAYHOOK_QUEUE_URL"),
+        })
+    }
+
+    /// A secret list that a provider needs, or an error naming the setting.
+    pub fn require<'a>(
+        field: &'a Option<SecretList>,
+        name: &'static str,
+    ) -> Result<&'a SecretList, ConfigError> {
+        field.as_ref().ok_or(ConfigError::Missing {
+            name,
+            hint: " (comma-separated, newest first)",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.max_body_bytes, 262_144);
+        assert_eq!(c.koywe_max_age, Duration::from_secs(86_400));
+        assert_eq!(c.thirdweb_tolerance, Duration::from_secs(300));
+        assert_eq!(c.eightpay_api_base, "https://api.8pay.network");
+        assert!(c.koywe_secrets.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let e = cfg(&[("PAYHOOK_MAX_BODY_BYTES", "lots")]).err();
+        assert!(format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_MAX_BODY_BYTES"));
+        let e = cfg(&[("PAYHOOK_KOYWE_SECRETS", "a,,b")]).err();
+        assert!(format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_KOYWE_SECRETS"));
+        let e = cfg(&[("PAYHOOK_EIGHTPAY_API_KEYS", "bsc")]).err();
+        assert!(format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_EIGHTPAY_API_KEYS"));
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = cfg(&[
+            ("PAYHOOK_KOYWE_SECRETS", "koywe-secret-1"),
+            ("PAYHOOK_EIGHTPAY_API_KEYS", "bsc=bsc-key-1"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let d = format!("{c:?}");
+        assert!(!d.contains("koywe-secret-1") && !d.contains("bsc-key-1"), "{d}");
+    }
+}

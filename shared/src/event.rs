@@ -1,0 +1,284 @@
+//! The normalized, published event: `payhook.payment_event/v1`.
+//!
+//! Consumers deserialize this from the queue and match on [`Status`].
+//! Amounts are decimal strings, never floats.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// Value of the `schema` field of every published event.
+pub const SCHEMA: &str = "payhook.payment_event/v1";
+
+/// The JSON Schema of [`PaymentEvent`], shipped with the crate.
+pub const JSON_SCHEMA: &str = include_str!("../../schema/payment_event.v1.json");
+
+/// Which provider (and product line) a webhook came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderId {
+    OnebuyWalletPay,
+    OnebuyCheckout,
+    Koywe,
+    Eightpay,
+    Thirdweb,
+}
+
+impl ProviderId {
+    pub const ALL: [ProviderId; 5] = [
+        ProviderId::OnebuyWalletPay,
+        ProviderId::OnebuyCheckout,
+        ProviderId::Koywe,
+        ProviderId::Eightpay,
+        ProviderId::Thirdweb,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderId::OnebuyWalletPay => "onebuy-wallet-pay",
+            ProviderId::OnebuyCheckout => "onebuy-checkout",
+            ProviderId::Koywe => "koywe",
+            ProviderId::Eightpay => "eightpay",
+            ProviderId::Thirdweb => "thirdweb",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Normalized payment status, in lifecycle order (see [`Status::rank`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    Opened,
+    Pending,
+    Processing,
+    Failed,
+    Canceled,
+    Expired,
+    Completed,
+    Refunded,
+    /// An authentic event whose name payhook does not know. Never changes an
+    /// order's status.
+    Unknown,
+}
+
+impl Status {
+    /// Position in the lifecycle. An order's status only moves to a strictly
+    /// higher rank. `None` for [`Status::Unknown`], which never moves it.
+    pub fn rank(self) -> Option<u8> {
+        Some(match self {
+            Status::Created => 1,
+            Status::Opened => 2,
+            Status::Pending => 3,
+            Status::Processing => 4,
+            Status::Failed | Status::Canceled | Status::Expired => 5,
+            Status::Completed => 6,
+            Status::Refunded => 7,
+            Status::Unknown => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Opened => "opened",
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Failed => "failed",
+            Status::Canceled => "canceled",
+            Status::Expired => "expired",
+            Status::Completed => "completed",
+            Status::Refunded => "refunded",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fiat amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fiat {
+    /// Decimal string, e.g. `"21.50"`.
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// A crypto amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crypto {
+    /// Decimal string in token units (not wei) unless the provider only
+    /// gives base units; see each provider module.
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub network: Option<String>,
+}
+
+/// Why a payment failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Machine-readable code (e.g. `card_declined`), when known.
+    pub code: Option<String>,
+    /// The provider's text.
+    pub reason: Option<String>,
+}
+
+/// The paying customer.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub email: Option<String>,
+}
+
+impl std::fmt::Debug for Customer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Customer")
+            .field("email", &self.email.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// One normalized payment event, as published to the queue.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    pub schema: String,
+    pub event_id: String,
+    pub provider: ProviderId,
+    /// Product line: `wallet-pay`, `checkout`, `onramp`, `one-time`, `bridge`, …
+    pub product: String,
+    /// The provider's own event / stage / status name.
+    pub provider_event: String,
+    pub status: Status,
+    pub order_id: String,
+    pub merchant_reference: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub occurred_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    pub fiat: Option<Fiat>,
+    pub crypto: Option<Crypto>,
+    pub wallet: Option<String>,
+    pub tx_hashes: Vec<String>,
+    pub failure: Option<Failure>,
+    pub customer: Option<Customer>,
+    /// Provider-specific flags (e.g. `fallback_token`, `partial`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// The verified provider body, as received.
+    pub raw: serde_json::Value,
+}
+
+impl std::fmt::Debug for PaymentEvent {
+    /// Never prints `raw` or the customer: they carry PII.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentEvent")
+            .field("event_id", &self.event_id)
+            .field("provider", &self.provider)
+            .field("provider_event", &self.provider_event)
+            .field("status", &self.status)
+            .field("order_id", &self.order_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaymentEvent {
+    /// An event with only the required fields set; providers fill the rest.
+    pub fn new(
+        provider: ProviderId,
+        product: impl Into<String>,
+        provider_event: impl Into<String>,
+        status: Status,
+        order_id: impl Into<String>,
+        received_at: OffsetDateTime,
+        raw: serde_json::Value,
+    ) -> Self {
+        PaymentEvent {
+            schema: SCHEMA.to_owned(),
+            event_id: String::new(),
+            provider,
+            product: product.into(),
+            provider_event: provider_event.into(),
+            status,
+            order_id: order_id.into(),
+            merchant_reference: None,
+            occurred_at: None,
+            received_at,
+            fiat: None,
+            crypto: None,
+            wallet: None,
+            tx_hashes: Vec::new(),
+            failure: None,
+            customer: None,
+            flags: Vec::new(),
+            raw,
+        }
+    }
+
+    /// The published JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing a struct of strings, enums and a `Value` cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// `event_id` = hex SHA-256 of `provider \0 dedupe_key`, truncated to 32 hex
+/// characters (128 bits): stable across retries, opaque, fixed length.
+pub fn event_id(provider: ProviderId, dedupe_key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(provider.as_str().as_bytes());
+    h.update([0u8]);
+    h.update(dedupe_key.as_bytes());
+    let digest = h.finalize();
+    hex::encode(&digest[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_follow_the_lifecycle() {
+        use Status::*;
+        let order = [Created, Opened, Pending, Processing, Failed, Completed, Refunded];
+        for w in order.windows(2) {
+            assert!(w[0].rank() < w[1].rank(), "{:?} < {:?}", w[0], w[1]);
+        }
+        assert_eq!(Failed.rank(), Canceled.rank());
+        assert_eq!(Failed.rank(), Expired.rank());
+        assert_eq!(Unknown.rank(), None);
+    }
+
+    #[test]
+    fn event_id_depends_on_provider_and_key() {
+        let a = event_id(ProviderId::Koywe, "o1\0crypto_delivered");
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, event_id(ProviderId::Koywe, "o1\0crypto_delivered"));
+        assert_ne!(a, event_id(ProviderId::Thirdweb, "o1\0crypto_delivered"));
+        assert_ne!(a, event_id(ProviderId::Koywe, "o1\0payment_received"));
+    }
+
+    #[test]
+    fn status_round_trips_through_its_name() {
+        for s in [Status::Created, Status::Unknown, Status::Refunded] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("nope"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! lambda_http glue: a `lambda_http::Request` (from API Gateway, from an
+//! event file, or from `payhook serve`) → the pipeline → a response.
+
+use crate::pipeline::{App, Reply};
+use crate::rejection::Rejection;
+use base64::Engine;
+use lambda_http::{Body, Request, RequestExt, Response};
+use std::collections::HashMap;
+
+/// Run `req` through `app` and build the HTTP response.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let params: HashMap<String, String> = req
+        .path_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (parts, body) = req.into_parts();
+    let bytes: &[u8] = match &body {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let reply = app
+        .process(&parts.method, &parts.headers, &params, bytes)
+        .await;
+    to_response(&reply)
+}
+
+/// Build the HTTP response for `reply` (JSON body; `Allow` on 405).
+pub fn to_response(reply: &Reply) -> Response<Body> {
+    let mut b = Response::builder()
+        .status(reply.status)
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if reply.allow_post {
+        b = b.header(http::header::ALLOW, "POST");
+    }
+    let body = Body::Text(reply.body.to_string());
+    match b.body(body) {
+        Ok(r) => r,
+        // Status codes come from a fixed set and header values are static.
+        Err(_) => Response::new(Body::Text(String::from("{\"status\":\"rejected\"}"))),
+    }
+}
+
+/// Build a [`Request`] from an API Gateway proxy event (HTTP API 2.0 or
+/// REST 1.0 JSON, as in `events/`). Invalid base64 with
+/// `isBase64Encoded: true` is a 400 here: lambda_http's own adapter panics
+/// on it, so the check runs first.
+pub fn request_from_event(json: &str) -> Result<Request, Rejection> {
+    let v: serde_json::Value = serde_json::from_str(json)
+        .map_err(|_| Rejection::bad_request("bad_event", "event is not valid JSON"))?;
+    let b64 = v
+        .get("isBase64Encoded")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    if b64 {
+        if let Some(body) = v.get("body").and_then(serde_json::Value::as_str) {
+            if base64::engine::general_purpose::STANDARD.decode(body).is_err() {
+                return Err(Rejection::bad_request(
+                    "bad_base64",
+                    "body is marked base64 but is not valid base64",
+                ));
+            }
+        }
+    }
+    lambda_http::request::from_str(json)
+        .map_err(|_| Rejection::bad_request("bad_event", "not an API Gateway proxy event"))
+}
+
+/// Answer for a request that could not even be turned into a [`Request`].
+pub fn rejection_response(r: &Rejection) -> Response<Body> {
+    to_response(&Reply {
+        status: r.status,
+        body: serde_json::json!({ "status": "rejected", "error": r.reason }),
+        allow_post: false,
+    })
+}

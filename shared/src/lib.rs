@@ -1,0 +1,24 @@
+//! payhook: receive crypto-payment webhooks, prove them authentic, record
+//! each exactly once, normalize them and publish them to a queue.
+//!
+//! The crate holds everything but the binaries' `main`s: the published event
+//! types ([`event`]), one module per provider ([`providers`]), the pipeline
+//! ([`pipeline`]), the store and publisher ports with their adapters
+//! ([`store`], [`publish`]), the HTTP glue ([`http`]) and configuration
+//! ([`config`]).
+
+pub mod canonical;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod pipeline;
+pub mod publish;
+pub mod providers;
+pub mod rejection;
+pub mod secret;
+pub mod store;
+
+pub use config::{Config, ConfigError};
+pub use event::{PaymentEvent, ProviderId, Status};
+pub use rejection::Rejection;
+pub use pipeline::{App, Clock, FixedClock, Limits, SystemClock};

@@ -1,0 +1,343 @@
+//! The path of one webhook, written once for every provider:
+//! guard → verify → parse → normalize → claim → publish → complete → answer.
+//!
+//! No loss: an event answered 200 is durably recorded and either published
+//! or left `recorded` for the sweeper ([`sweep`]). A failure after
+//! verification answers 503 so the provider retries; the claim's lease makes
+//! the retry safe.
+
+use crate::event::event_id;
+use crate::providers::{Inbound, Provider};
+use crate::publish::Publisher;
+use crate::rejection::Rejection;
+use crate::store::{Claim, EventRecord, EventStore};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// Where time comes from (fixed in tests so fixtures never expire).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn new(t: OffsetDateTime) -> Self {
+        FixedClock(Mutex::new(t))
+    }
+    pub fn set(&self, t: OffsetDateTime) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = t;
+        }
+    }
+    pub fn advance(&self, d: Duration) {
+        if let Ok(mut g) = self.0.lock() {
+            *g += d;
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0
+            .lock()
+            .map(|g| *g)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Request limits and timings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub lease: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+impl From<&crate::Config> for Limits {
+    fn from(c: &crate::Config) -> Self {
+        Limits {
+            max_body_bytes: c.max_body_bytes,
+            lease: c.lease,
+        }
+    }
+}
+
+/// What to answer the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+    /// Add `Allow: POST` (405).
+    pub allow_post: bool,
+}
+
+impl Reply {
+    fn ok(outcome: &'static str, event_id: &str) -> Self {
+        Reply {
+            status: 200,
+            body: serde_json::json!({ "status": outcome, "event_id": event_id }),
+            allow_post: false,
+        }
+    }
+
+    fn error(status: u16, reason: &str) -> Self {
+        Reply {
+            status,
+            body: serde_json::json!({ "status": "rejected", "error": reason }),
+            allow_post: status == 405,
+        }
+    }
+
+    fn from_rejection(r: &Rejection) -> Self {
+        Reply::error(r.status, &r.reason)
+    }
+}
+
+/// One webhook function: a provider wired to a store and a publisher.
+pub struct App {
+    pub provider: Arc<dyn Provider>,
+    pub store: Arc<dyn EventStore>,
+    pub publisher: Arc<dyn Publisher>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+}
+
+/// What happened to one request (for the log line and metrics).
+struct Trace<'a> {
+    event_id: Option<&'a str>,
+    order_id: Option<&'a str>,
+    status: Option<&'static str>,
+    outcome: &'static str,
+}
+
+impl App {
+    pub fn new(
+        provider: Arc<dyn Provider>,
+        store: Arc<dyn EventStore>,
+        publisher: Arc<dyn Publisher>,
+        limits: Limits,
+    ) -> Self {
+        App {
+            provider,
+            store,
+            publisher,
+            clock: Arc::new(SystemClock),
+            limits,
+        }
+    }
+
+    /// Use `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Run one request through the pipeline. Never panics on input; every
+    /// path ends in a [`Reply`] and one log line.
+    pub async fn process(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+        params: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Reply {
+        let started = Instant::now();
+        let provider = self.provider.id();
+        let mut trace = Trace {
+            event_id: None,
+            order_id: None,
+            status: None,
+            outcome: "rejected",
+        };
+        let reply;
+        let mut event_id_buf = String::new();
+        let mut order_buf = String::new();
+        'done: {
+            if method != http::Method::POST {
+                trace.outcome = "method_not_allowed";
+                reply = Reply::error(405, "only POST is accepted");
+                break 'done;
+            }
+            if body.len() > self.limits.max_body_bytes {
+                trace.outcome = "too_large";
+                reply = Reply::error(413, "body too large");
+                break 'done;
+            }
+            let now = self.clock.now();
+            let inbound = Inbound {
+                body,
+                headers,
+                params,
+            };
+            let verified = match self.provider.verify(&inbound, now).await {
+                Ok(v) => v,
+                Err(r) => {
+                    trace.outcome = r.kind;
+                    reply = Reply::from_rejection(&r);
+                    break 'done;
+                }
+            };
+            let normalized = match self.provider.normalize(&verified, now) {
+                Ok(n) => n,
+                Err(r) => {
+                    trace.outcome = r.kind;
+                    reply = Reply::from_rejection(&r);
+                    break 'done;
+                }
+            };
+            let mut event = normalized.event;
+            event.event_id = event_id(provider, &normalized.dedupe_key);
+            event_id_buf.clone_from(&event.event_id);
+            order_buf.clone_from(&event.order_id);
+            trace.event_id = Some(&event_id_buf);
+            trace.order_id = Some(&order_buf);
+            trace.status = Some(event.status.as_str());
+            let rec = EventRecord::new(&event, &normalized.fingerprint);
+            reply = match self.store.claim(&rec, now, self.limits.lease).await {
+                Err(e) => {
+                    tracing::error!(provider = %provider, event_id = %rec.event_id, error = %e, "claim failed");
+                    trace.outcome = "store_unavailable";
+                    Reply::error(503, "store unavailable, retry later")
+                }
+                Ok(Claim::Conflict) => {
+                    tracing::warn!(provider = %provider, event_id = %rec.event_id, "same event id, different payload");
+                    trace.outcome = "conflict";
+                    Reply::error(409, "event id already recorded with a different payload")
+                }
+                Ok(Claim::Duplicate) => {
+                    trace.outcome = "duplicate";
+                    Reply::ok("duplicate", &rec.event_id)
+                }
+                Ok(Claim::InFlight) => {
+                    // Durably recorded by a concurrent delivery, which (or the
+                    // sweeper) publishes it.
+                    trace.outcome = "duplicate_in_flight";
+                    Reply::ok("duplicate", &rec.event_id)
+                }
+                Ok(Claim::New | Claim::TakenOver) => {
+                    match publish_and_complete(&*self.store, &*self.publisher, &rec, &event, self.clock.now()).await {
+                        Ok(()) => {
+                            trace.outcome = "accepted";
+                            Reply::ok("accepted", &rec.event_id)
+                        }
+                        Err(stage) => {
+                            trace.outcome = stage;
+                            Reply::error(503, "temporarily unavailable, retry later")
+                        }
+                    }
+                }
+            };
+        }
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "payhook::webhook",
+            provider = %provider,
+            event_id = trace.event_id.unwrap_or(""),
+            order_id = trace.order_id.unwrap_or(""),
+            status = trace.status.unwrap_or(""),
+            outcome = trace.outcome,
+            code = reply.status,
+            latency_us,
+            "webhook"
+        );
+        reply
+    }
+}
+
+/// Publish a claimed event and mark it published. On failure the lease is
+/// given back (best effort) so a retry can take over at once; the event stays
+/// recorded, so the sweeper finds it if nothing else does.
+async fn publish_and_complete(
+    store: &dyn EventStore,
+    publisher: &dyn Publisher,
+    rec: &EventRecord,
+    event: &crate::PaymentEvent,
+    now: OffsetDateTime,
+) -> Result<(), &'static str> {
+    if let Err(e) = publisher.publish(event, &rec.event_json).await {
+        tracing::error!(provider = %rec.provider, event_id = %rec.event_id, error = %e, "publish failed");
+        if let Err(e) = store.release(&rec.event_id).await {
+            tracing::warn!(event_id = %rec.event_id, error = %e, "lease release failed; the sweeper will publish");
+        }
+        return Err("publish_failed");
+    }
+    if let Err(e) = store.complete(rec, now).await {
+        tracing::error!(provider = %rec.provider, event_id = %rec.event_id, error = %e, "complete failed");
+        if let Err(e) = store.release(&rec.event_id).await {
+            tracing::warn!(event_id = %rec.event_id, error = %e, "lease release failed; the sweeper will publish");
+        }
+        return Err("complete_failed");
+    }
+    Ok(())
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    pub found: usize,
+    pub published: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// Publish events recorded but not published whose lease expired more than
+/// `grace` ago. Each is taken over with a conditional write first, so two
+/// sweepers (or a sweeper and a retry) never both publish it.
+pub async fn sweep(
+    store: &dyn EventStore,
+    publisher: &dyn Publisher,
+    now: OffsetDateTime,
+    grace: Duration,
+    lease: Duration,
+    limit: usize,
+) -> Result<SweepReport, crate::store::StoreError> {
+    let stuck = store.stuck(now - grace, limit).await?;
+    let mut report = SweepReport {
+        found: stuck.len(),
+        ..SweepReport::default()
+    };
+    for rec in stuck {
+        if !store.take_over(&rec.event_id, now, lease).await? {
+            report.skipped += 1;
+            continue;
+        }
+        let event: crate::PaymentEvent = match serde_json::from_str(&rec.event_json) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(event_id = %rec.event_id, error = %e, "stored event unreadable");
+                report.failed += 1;
+                continue;
+            }
+        };
+        match publish_and_complete(store, publisher, &rec, &event, now).await {
+            Ok(()) => report.published += 1,
+            Err(_) => report.failed += 1,
+        }
+    }
+    tracing::info!(target: "payhook::sweeper", found = report.found, published = report.published,
+        skipped = report.skipped, failed = report.failed, "sweep");
+    Ok(report)
+}

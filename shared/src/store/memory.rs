@@ -1,0 +1,190 @@
+//! In-memory event store, for unit and handler tests and benchmarks. Same
+//! semantics as the persistent adapters; nothing survives the process.
+
+use super::{
+    Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
+    matches, stored_rank,
+};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+struct Item {
+    rec: EventRecord,
+    state: EventState,
+    lease_until: OffsetDateTime,
+    published_at: Option<OffsetDateTime>,
+}
+
+#[derive(Default)]
+struct State {
+    events: HashMap<String, Item>,
+    orders: BTreeMap<(crate::ProviderId, String), OrderState>,
+}
+
+/// An [`EventStore`] in a `Mutex<HashMap>`.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError::Corrupt("memory store lock poisoned".into()))
+    }
+}
+
+fn stored(i: &Item) -> StoredEvent {
+    StoredEvent {
+        event_id: i.rec.event_id.clone(),
+        state: i.state,
+        event_json: i.rec.event_json.clone(),
+        received_at: i.rec.received_at,
+        published_at: i.published_at,
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn claim(
+        &self,
+        rec: &EventRecord,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let mut st = self.lock()?;
+        let until = now + lease;
+        match st.events.get_mut(&rec.event_id) {
+            None => {
+                st.events.insert(
+                    rec.event_id.clone(),
+                    Item {
+                        rec: rec.clone(),
+                        state: EventState::Recorded,
+                        lease_until: until,
+                        published_at: None,
+                    },
+                );
+                Ok(Claim::New)
+            }
+            Some(it) if it.rec.payload_sha256 != rec.payload_sha256 => Ok(Claim::Conflict),
+            Some(it) if it.state == EventState::Published => Ok(Claim::Duplicate),
+            Some(it) if it.lease_until > now => Ok(Claim::InFlight),
+            Some(it) => {
+                it.lease_until = until;
+                Ok(Claim::TakenOver)
+            }
+        }
+    }
+
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        let mut st = self.lock()?;
+        if let Some(it) = st.events.get_mut(event_id) {
+            if it.state == EventState::Recorded {
+                it.lease_until = OffsetDateTime::UNIX_EPOCH;
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut st = self.lock()?;
+        let Some(it) = st.events.get_mut(&rec.event_id) else {
+            return Err(StoreError::Corrupt(format!(
+                "complete of unknown event {}",
+                rec.event_id
+            )));
+        };
+        if it.state == EventState::Published {
+            return Ok(());
+        }
+        it.state = EventState::Published;
+        it.published_at = Some(now);
+        let key = (rec.provider, rec.order_id.clone());
+        let order = st.orders.entry(key).or_insert_with(|| OrderState {
+            provider: rec.provider,
+            order_id: rec.order_id.clone(),
+            status: crate::Status::Unknown,
+            last_event_id: rec.event_id.clone(),
+            updated_at: now,
+            event_count: 0,
+        });
+        order.event_count += 1;
+        if stored_rank(rec.status) > stored_rank(order.status) {
+            order.status = rec.status;
+            order.last_event_id = rec.event_id.clone();
+            order.updated_at = now;
+        }
+        Ok(())
+    }
+
+    async fn stuck(
+        &self,
+        lease_expired_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let st = self.lock()?;
+        let mut v: Vec<&Item> = st
+            .events
+            .values()
+            .filter(|i| i.state == EventState::Recorded && i.lease_until <= lease_expired_before)
+            .collect();
+        v.sort_by_key(|i| i.rec.received_at);
+        Ok(v.into_iter().take(limit).map(|i| i.rec.clone()).collect())
+    }
+
+    async fn take_over(
+        &self,
+        event_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.lock()?;
+        match st.events.get_mut(event_id) {
+            Some(it) if it.state == EventState::Recorded && it.lease_until <= now => {
+                it.lease_until = now + lease;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self.lock()?.events.get(event_id).map(stored))
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let st = self.lock()?;
+        let mut v: Vec<&Item> = st
+            .events
+            .values()
+            .filter(|i| {
+                matches(
+                    filter,
+                    i.rec.provider,
+                    &i.rec.order_id,
+                    i.rec.status,
+                    i.rec.received_at,
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| (a.rec.received_at, &a.rec.event_id).cmp(&(b.rec.received_at, &b.rec.event_id)));
+        Ok(v.into_iter()
+            .take(filter.limit.unwrap_or(usize::MAX))
+            .map(stored)
+            .collect())
+    }
+
+    async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError> {
+        Ok(self.lock()?.orders.values().cloned().collect())
+    }
+}

@@ -1,0 +1,424 @@
+//! Embedded persistent store on SQLite (bundled, WAL, `synchronous=FULL`:
+//! a claim answered is on disk). Mirrors the DynamoDB single-table design as
+//! three tables: events, orders, and the published outbox (see
+//! [`crate::publish::sqlite`]). Used by `payhook serve` by default.
+
+use super::{
+    Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
+    stored_rank,
+};
+use crate::event::{ProviderId, Status};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    event_id       TEXT PRIMARY KEY,
+    provider       TEXT NOT NULL,
+    order_id       TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    provider_event TEXT NOT NULL,
+    payload_sha256 TEXT NOT NULL,
+    event_json     TEXT NOT NULL,
+    received_at    INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    lease_until    INTEGER NOT NULL,
+    published_at   INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_stuck ON events (lease_until) WHERE state = 'recorded';
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS orders (
+    provider      TEXT NOT NULL,
+    order_id      TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    status_rank   INTEGER NOT NULL,
+    last_event_id TEXT NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    event_count   INTEGER NOT NULL,
+    PRIMARY KEY (provider, order_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL UNIQUE,
+    provider     TEXT NOT NULL,
+    order_id     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    published_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    email      TEXT PRIMARY KEY,
+    decision   TEXT NOT NULL,
+    reason     TEXT,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// The SQLite connection shared by the store and the outbox publisher.
+pub type SharedConn = Arc<Mutex<Connection>>;
+
+/// An [`EventStore`] in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: SharedConn,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sqlite: {0}")]
+struct SqlError(#[from] rusqlite::Error);
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Throttled
+        }
+        other => StoreError::unavailable(SqlError(other)),
+    }
+}
+
+pub(crate) fn nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_nanos(n: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(sql)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(sql)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The connection, to build the outbox publisher on the same file.
+    pub fn shared(&self) -> SharedConn {
+        self.conn.clone()
+    }
+
+    /// Run `f` on the connection off the async executor.
+    pub(crate) async fn with<T: Send + 'static>(
+        conn: &SharedConn,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Corrupt("sqlite lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("sqlite task failed: {e}")))?
+    }
+}
+
+fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let state: String = row.get("state")?;
+    Ok(StoredEvent {
+        event_id: row.get("event_id")?,
+        state: if state == "published" {
+            EventState::Published
+        } else {
+            EventState::Recorded
+        },
+        event_json: row.get("event_json")?,
+        received_at: from_nanos(row.get("received_at")?),
+        published_at: row.get::<_, Option<i64>>("published_at")?.map(from_nanos),
+    })
+}
+
+fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, StoreError>> {
+    let provider: String = row.get("provider")?;
+    let status: String = row.get("status")?;
+    let (Some(provider), Some(status)) = (ProviderId::parse(&provider), Status::parse(&status))
+    else {
+        return Ok(Err(StoreError::Corrupt(format!(
+            "event row with provider {provider:?} status {status:?}"
+        ))));
+    };
+    Ok(Ok(EventRecord {
+        event_id: row.get("event_id")?,
+        provider,
+        order_id: row.get("order_id")?,
+        status,
+        provider_event: row.get("provider_event")?,
+        payload_sha256: row.get("payload_sha256")?,
+        event_json: row.get("event_json")?,
+        received_at: from_nanos(row.get("received_at")?),
+    }))
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn claim(
+        &self,
+        rec: &EventRecord,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let rec = rec.clone();
+        let now_n = nanos(now);
+        let until = nanos(now + lease);
+        Self::with(&self.conn, move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            let inserted = tx
+                .execute(
+                    "INSERT INTO events (event_id, provider, order_id, status, provider_event,
+                        payload_sha256, event_json, received_at, state, lease_until)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'recorded', ?9)
+                     ON CONFLICT (event_id) DO NOTHING",
+                    params![
+                        rec.event_id,
+                        rec.provider.as_str(),
+                        rec.order_id,
+                        rec.status.as_str(),
+                        rec.provider_event,
+                        rec.payload_sha256,
+                        rec.event_json,
+                        nanos(rec.received_at),
+                        until
+                    ],
+                )
+                .map_err(sql)?;
+            let outcome = if inserted == 1 {
+                Claim::New
+            } else {
+                let (sha, state, lease_until): (String, String, i64) = tx
+                    .query_row(
+                        "SELECT payload_sha256, state, lease_until FROM events WHERE event_id = ?1",
+                        [&rec.event_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .map_err(sql)?;
+                if sha != rec.payload_sha256 {
+                    Claim::Conflict
+                } else if state == "published" {
+                    Claim::Duplicate
+                } else if lease_until > now_n {
+                    Claim::InFlight
+                } else {
+                    tx.execute(
+                        "UPDATE events SET lease_until = ?2 WHERE event_id = ?1",
+                        params![rec.event_id, until],
+                    )
+                    .map_err(sql)?;
+                    Claim::TakenOver
+                }
+            };
+            tx.commit().map_err(sql)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        let id = event_id.to_owned();
+        Self::with(&self.conn, move |c| {
+            c.execute(
+                "UPDATE events SET lease_until = 0 WHERE event_id = ?1 AND state = 'recorded'",
+                [id],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+        let rec = rec.clone();
+        let now_n = nanos(now);
+        Self::with(&self.conn, move |c| {
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql)?;
+            let changed = tx
+                .execute(
+                    "UPDATE events SET state = 'published', published_at = ?2
+                     WHERE event_id = ?1 AND state = 'recorded'",
+                    params![rec.event_id, now_n],
+                )
+                .map_err(sql)?;
+            if changed == 1 {
+                let rank = stored_rank(rec.status);
+                tx.execute(
+                    "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
+                        updated_at, event_count)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+                     ON CONFLICT (provider, order_id) DO UPDATE SET
+                        event_count = event_count + 1,
+                        status = CASE WHEN excluded.status_rank > status_rank
+                                      THEN excluded.status ELSE status END,
+                        last_event_id = CASE WHEN excluded.status_rank > status_rank
+                                      THEN excluded.last_event_id ELSE last_event_id END,
+                        updated_at = CASE WHEN excluded.status_rank > status_rank
+                                      THEN excluded.updated_at ELSE updated_at END,
+                        status_rank = MAX(status_rank, excluded.status_rank)",
+                    params![
+                        rec.provider.as_str(),
+                        rec.order_id,
+                        rec.status.as_str(),
+                        rank,
+                        rec.event_id,
+                        now_n
+                    ],
+                )
+                .map_err(sql)?;
+            }
+            tx.commit().map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stuck(
+        &self,
+        lease_expired_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let before = nanos(lease_expired_before);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT * FROM events WHERE state = 'recorded' AND lease_until <= ?1
+                     ORDER BY received_at LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = st
+                .query_map(params![before, limit], read_record)
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r.map_err(sql)??);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn take_over(
+        &self,
+        event_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let id = event_id.to_owned();
+        let (now_n, until) = (nanos(now), nanos(now + lease));
+        Self::with(&self.conn, move |c| {
+            let n = c
+                .execute(
+                    "UPDATE events SET lease_until = ?3
+                     WHERE event_id = ?1 AND state = 'recorded' AND lease_until <= ?2",
+                    params![id, now_n, until],
+                )
+                .map_err(sql)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let id = event_id.to_owned();
+        Self::with(&self.conn, move |c| {
+            c.query_row("SELECT * FROM events WHERE event_id = ?1", [id], read_event)
+                .optional()
+                .map_err(sql)
+        })
+        .await
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let f = filter.clone();
+        Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT * FROM events
+                     WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR order_id = ?2)
+                       AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR received_at >= ?4)
+                     ORDER BY received_at, event_id LIMIT ?5",
+                )
+                .map_err(sql)?;
+            let rows = st
+                .query_map(
+                    params![
+                        f.provider.map(|p| p.as_str()),
+                        f.order_id,
+                        f.status.map(|s| s.as_str()),
+                        f.since.map(nanos),
+                        f.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+                    ],
+                    read_event,
+                )
+                .map_err(sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+        })
+        .await
+    }
+
+    async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError> {
+        Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare("SELECT * FROM orders ORDER BY provider, order_id")
+                .map_err(sql)?;
+            let rows = st
+                .query_map([], |r| {
+                    let provider: String = r.get("provider")?;
+                    let status: String = r.get("status")?;
+                    Ok((
+                        provider,
+                        status,
+                        r.get::<_, String>("order_id")?,
+                        r.get::<_, String>("last_event_id")?,
+                        r.get::<_, i64>("updated_at")?,
+                        r.get::<_, i64>("event_count")?,
+                    ))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (p, s, order_id, last_event_id, updated_at, count) = r.map_err(sql)?;
+                let (Some(provider), Some(status)) = (ProviderId::parse(&p), Status::parse(&s))
+                else {
+                    return Err(StoreError::Corrupt(format!("order row {p:?} {s:?}")));
+                };
+                out.push(OrderState {
+                    provider,
+                    order_id,
+                    status,
+                    last_event_id,
+                    updated_at: from_nanos(updated_at),
+                    event_count: u64::try_from(count).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
