@@ -30,20 +30,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     to_response(&reply)
 }
 
-/// Build the HTTP response for `reply` (JSON body; `Allow` on 405).
+/// Build the HTTP response for `reply`.
 pub fn to_response(reply: &Reply) -> Response<Body> {
-    let mut b = Response::builder()
-        .status(reply.status)
-        .header(http::header::CONTENT_TYPE, "application/json");
-    if reply.allow_post {
-        b = b.header(http::header::ALLOW, "POST");
-    }
-    let body = Body::Text(reply.body.to_string());
-    match b.body(body) {
-        Ok(r) => r,
-        // Status codes come from a fixed set and header values are static.
-        Err(_) => Response::new(Body::Text(String::from("{\"status\":\"rejected\"}"))),
-    }
+    reply.to_http()
 }
 
 /// Build a [`Request`] from an API Gateway proxy event (HTTP API 2.0 or
@@ -73,9 +62,5 @@ pub fn request_from_event(json: &str) -> Result<Request, Rejection> {
 
 /// Answer for a request that could not even be turned into a [`Request`].
 pub fn rejection_response(r: &Rejection) -> Response<Body> {
-    to_response(&Reply {
-        status: r.status,
-        body: serde_json::json!({ "status": "rejected", "error": r.reason }),
-        allow_post: false,
-    })
+    Reply::error(r.status, &r.reason).to_http()
 }

@@ -11,6 +11,7 @@ pub mod canonical;
 pub mod config;
 pub mod event;
 pub mod http;
+pub mod logging;
 pub mod pipeline;
 pub mod publish;
 pub mod providers;

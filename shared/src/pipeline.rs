@@ -103,7 +103,7 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, reason: &str) -> Self {
+    pub fn error(status: u16, reason: &str) -> Self {
         Reply {
             status,
             body: serde_json::json!({ "status": "rejected", "error": reason }),
@@ -113,6 +113,27 @@ impl Reply {
 
     fn from_rejection(r: &Rejection) -> Self {
         Reply::error(r.status, &r.reason)
+    }
+
+    /// The HTTP response: JSON body, `Allow: POST` on 405. Works for any
+    /// body type built from a `String` (lambda_http's, axum's, …).
+    pub fn to_http<B: From<String>>(&self) -> http::Response<B> {
+        let mut b = http::Response::builder()
+            .status(self.status)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if self.allow_post {
+            b = b.header(http::header::ALLOW, "POST");
+        }
+        match b.body(B::from(self.body.to_string())) {
+            Ok(r) => r,
+            // Status codes come from a fixed set and header values are
+            // static, so the builder cannot fail; answer 500 if it ever does.
+            Err(_) => {
+                let mut r = http::Response::new(B::from(String::from("{}")));
+                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                r
+            }
+        }
     }
 }
 

@@ -180,3 +180,10 @@ mod tests {
         assert!(!l.contains_ct(b""));
     }
 }
+
+/// Fill `buf` from the operating system's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    use rand::RngCore;
+    // ThreadRng is a CSPRNG seeded from the OS.
+    rand::rng().fill_bytes(buf);
+}

@@ -1,1 +1,4 @@
-fn main(){}
+#[tokio::main]
+async fn main() -> Result<(), payhook::lambda::StartError> {
+    payhook::lambda::run_webhook(koywe::provider).await
+}

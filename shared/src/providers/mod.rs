@@ -171,3 +171,19 @@ pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Re
         }
     })
 }
+
+/// Build the provider `id` from configuration (an error names the missing
+/// setting).
+pub fn build(
+    id: ProviderId,
+    cfg: &crate::Config,
+) -> Result<std::sync::Arc<dyn Provider>, crate::ConfigError> {
+    use std::sync::Arc;
+    Ok(match id {
+        ProviderId::OnebuyWalletPay => Arc::new(onebuy::WalletPay::from_config(cfg)?),
+        ProviderId::OnebuyCheckout => Arc::new(onebuy::Checkout::from_config(cfg)?),
+        ProviderId::Koywe => Arc::new(koywe::Koywe::from_config(cfg)?),
+        ProviderId::Eightpay => Arc::new(eightpay::EightPay::from_config(cfg)?),
+        ProviderId::Thirdweb => Arc::new(thirdweb::Thirdweb::from_config(cfg)?),
+    })
+}

@@ -83,16 +83,18 @@ impl UrlAuth {
         // token is non-empty, so it never matches, and the timing is the same.
         let token = req.param("token").unwrap_or_default();
         if !self.tokens.contains_ct(token.as_bytes()) {
-            return Err(Rejection::unauthorized("bad_token", "unknown webhook token"));
+            return Err(Rejection::unauthorized(
+                "bad_token",
+                "unknown webhook token",
+            ));
         }
         let body = canonical::parse_strict(req.body)?;
         if let Some(keys) = &self.api_keys {
             let sent = match api_key_at {
                 ApiKeyAt::TopLevelRequired => Some(body.get("api_key")),
-                ApiKeyAt::DataIfPresent => body
-                    .get("data")
-                    .and_then(|d| d.get("api_key"))
-                    .map(Some),
+                ApiKeyAt::DataIfPresent => {
+                    body.get("data").and_then(|d| d.get("api_key")).map(Some)
+                }
             };
             if let Some(sent) = sent {
                 let ok = match sent {
@@ -100,7 +102,10 @@ impl UrlAuth {
                     _ => false,
                 };
                 if !ok {
-                    return Err(Rejection::unauthorized("bad_api_key", "api_key does not match"));
+                    return Err(Rejection::unauthorized(
+                        "bad_api_key",
+                        "api_key does not match",
+                    ));
                 }
             }
         }
@@ -229,9 +234,7 @@ struct WalletPayData {
 
 /// An EVM transaction hash: `0x` and 64 hex digits.
 fn looks_like_tx_hash(s: &str) -> bool {
-    s.len() == 66
-        && s.starts_with("0x")
-        && s.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit)
+    s.len() == 66 && s.starts_with("0x") && s.as_bytes()[2..].iter().all(u8::is_ascii_hexdigit)
 }
 
 #[async_trait]
@@ -269,9 +272,10 @@ impl Provider for WalletPay {
         let data_status = data.status.as_deref();
         let (provider_event, status) = match staged {
             Some(found) => found,
-            None if data_status == Some(WALLET_PAY_SUCCEEDED) => {
-                (format!("data.status:{WALLET_PAY_SUCCEEDED}"), Status::Completed)
-            }
+            None if data_status == Some(WALLET_PAY_SUCCEEDED) => (
+                format!("data.status:{WALLET_PAY_SUCCEEDED}"),
+                Status::Completed,
+            ),
             None => {
                 let name = b
                     .event
@@ -291,13 +295,12 @@ impl Provider for WalletPay {
         // provider_event alone (`purchase`) would make every unknown
         // delivery of one order collide; `data.status` tells them apart.
         let mut dedupe_key = format!("{order_id}\n{provider_event}");
-        if status == Status::Unknown {
-            if let Some(s) = data_status {
-                if !provider_event.starts_with("data.status:") {
-                    dedupe_key.push_str("\ndata.status:");
-                    dedupe_key.push_str(s);
-                }
-            }
+        if status == Status::Unknown
+            && let Some(s) = data_status
+            && !provider_event.starts_with("data.status:")
+        {
+            dedupe_key.push_str("\ndata.status:");
+            dedupe_key.push_str(s);
         }
 
         let mut ev = PaymentEvent::new(
@@ -320,8 +323,7 @@ impl Provider for WalletPay {
             });
         }
         let crypto_currency = data.crypto_currency.or(b.token_symbol);
-        if data.crypto_amount.is_some() || crypto_currency.is_some() || data.network_id.is_some()
-        {
+        if data.crypto_amount.is_some() || crypto_currency.is_some() || data.network_id.is_some() {
             ev.crypto = Some(Crypto {
                 amount: data.crypto_amount,
                 currency: crypto_currency,
@@ -341,10 +343,11 @@ impl Provider for WalletPay {
             .into_iter()
             .filter(|h| !h.trim().is_empty())
             .collect();
-        if let Some(h) = b.hash.as_deref() {
-            if looks_like_tx_hash(h) && !tx.iter().any(|t| t.eq_ignore_ascii_case(h)) {
-                tx.push(h.to_owned());
-            }
+        if let Some(h) = b.hash.as_deref()
+            && looks_like_tx_hash(h)
+            && !tx.iter().any(|t| t.eq_ignore_ascii_case(h))
+        {
+            tx.push(h.to_owned());
         }
         ev.tx_hashes = tx;
         if let Some(reason) = data.fail_reason {
@@ -541,5 +544,510 @@ impl Provider for Checkout {
 
     fn sign(&self, body: &[u8], _at: OffsetDateTime) -> Result<Signed, Rejection> {
         Ok(self.auth.sign(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TOKEN: &str = "test-onebuy-token";
+
+    /// The futures here never wait on I/O: one poll finishes them.
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("verify should not wait"),
+        }
+    }
+
+    fn list(s: &str) -> SecretList {
+        SecretList::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn verify(p: &dyn Provider, token: Option<&str>, body: &str) -> Result<Verified, Rejection> {
+        let headers = http::HeaderMap::new();
+        let mut params = HashMap::new();
+        if let Some(t) = token {
+            params.insert("token".to_owned(), t.to_owned());
+        }
+        let req = Inbound {
+            body: body.as_bytes(),
+            headers: &headers,
+            params: &params,
+        };
+        block_on(p.verify(&req, now()))
+    }
+
+    fn run(p: &dyn Provider, body: &str) -> Result<Normalized, Rejection> {
+        let v = verify(p, Some(TOKEN), body)?;
+        p.normalize(&v, now())
+    }
+
+    fn ok(p: &dyn Provider, body: &str) -> Normalized {
+        run(p, body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    fn status_of(r: Result<impl std::fmt::Debug, Rejection>) -> (u16, String) {
+        match r {
+            Ok(v) => panic!("expected a rejection, got {v:?}"),
+            Err(e) => (e.status, e.reason.into_owned()),
+        }
+    }
+
+    fn wallet_pay() -> WalletPay {
+        WalletPay::new(list(TOKEN), None)
+    }
+
+    fn checkout() -> Checkout {
+        Checkout::new(list(TOKEN), None)
+    }
+
+    /// The seed's structure with realistic values.
+    fn wp_body(stage: &str, event: &str, data_status: &str) -> String {
+        serde_json::json!({
+            "token_symbol": "ETH",
+            "wallet": "0x1a300Ea76131e683f89446FcDab674F109E606FF",
+            "email": "buyer@example.com",
+            "stage": stage,
+            "hash": "0x8e2f6c0b8f1e4b7c9d3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c",
+            "amount": 21,
+            "event": event,
+            "releaseEscrow": false,
+            "customId": "shop-order-1001",
+            "is_token_webhook": false,
+            "api_key": "ENCRYPTED::abc123",
+            "order_id": "wp-6651f0c2",
+            "data": {
+                "cryptoAmount": "0.00731274",
+                "cryptoCurrency": "ETH",
+                "customOrderId": "",
+                "destinationWallet": "0x1a300Ea76131e683f89446FcDab674F109E606FF",
+                "failReason": "",
+                "fiatAmount": "21",
+                "fiatCurrency": "USD",
+                "networkId": "1",
+                "paymentMethod": "BANKCARD",
+                "status": data_status,
+                "tapOnFeeAmount": "0",
+                "tapOnFeeCurrency": "USD",
+                "transactionHashes": ["0x11aa5e1b3a6c4f1d0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122"],
+                "transactionId": "7f0c9a3e-6a55-4c38-9d2b-0d6e2a1b9c11"
+            }
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn token_is_checked_before_the_body_is_parsed() {
+        let p = wallet_pay();
+        assert_eq!(
+            verify(&p, Some("nope"), "{not json")
+                .err()
+                .map(|e| e.status),
+            Some(401)
+        );
+        assert_eq!(
+            verify(&p, None, "{}").err().map(|e| e.kind),
+            Some("bad_token")
+        );
+        assert_eq!(
+            verify(&p, Some(""), "{}").err().map(|e| e.status),
+            Some(401)
+        );
+        assert_eq!(
+            verify(&p, Some("test-onebuy-toke"), "{}")
+                .err()
+                .map(|e| e.status),
+            Some(401)
+        );
+        assert_eq!(
+            verify(&p, Some(TOKEN), "{not json").err().map(|e| e.status),
+            Some(400)
+        );
+        let (s, why) = status_of(verify(&p, Some(TOKEN), r#"{"event":"a","event":"b"}"#));
+        assert_eq!(s, 400);
+        assert!(why.contains("event"), "{why}");
+    }
+
+    #[test]
+    fn every_configured_token_is_accepted_and_sign_uses_the_newest() {
+        let p = Checkout::new(list("new-token,test-onebuy-token"), None);
+        assert!(verify(&p, Some("new-token"), "{}").is_ok());
+        assert!(verify(&p, Some(TOKEN), "{}").is_ok());
+        assert!(verify(&p, Some("old-token"), "{}").is_err());
+        let s = p.sign(b"{}", now()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.params, vec![("token".to_owned(), "new-token".to_owned())]);
+        assert_eq!(s.body, b"{}");
+        let s = wallet_pay()
+            .sign(b"x", now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.params, vec![("token".to_owned(), TOKEN.to_owned())]);
+    }
+
+    #[test]
+    fn wallet_pay_api_key_is_required_when_configured() {
+        let p = WalletPay::new(list(TOKEN), Some(list("ENCRYPTED::abc123,ENCRYPTED::next")));
+        assert!(verify(&p, Some(TOKEN), &wp_body("public", "purchase", "succeeded")).is_ok());
+        let wrong = wp_body("public", "purchase", "succeeded").replace("abc123", "abc124");
+        assert_eq!(
+            verify(&p, Some(TOKEN), &wrong).err().map(|e| e.kind),
+            Some("bad_api_key")
+        );
+        assert_eq!(
+            verify(&p, Some(TOKEN), r#"{"order_id":"o"}"#)
+                .err()
+                .map(|e| e.status),
+            Some(401)
+        );
+        assert_eq!(
+            verify(&p, Some(TOKEN), r#"{"api_key":5}"#)
+                .err()
+                .map(|e| e.status),
+            Some(401)
+        );
+        // Without configured keys the body's api_key is not looked at.
+        assert!(verify(&wallet_pay(), Some(TOKEN), &wrong).is_ok());
+    }
+
+    #[test]
+    fn checkout_api_key_is_checked_only_when_sent() {
+        let p = Checkout::new(list(TOKEN), Some(list("ck-key")));
+        assert!(verify(&p, Some(TOKEN), r#"{"data":{"id":"1"}}"#).is_ok());
+        assert!(verify(&p, Some(TOKEN), r#"{"data":{"id":"1","api_key":"ck-key"}}"#).is_ok());
+        assert_eq!(
+            verify(&p, Some(TOKEN), r#"{"data":{"id":"1","api_key":"other"}}"#)
+                .err()
+                .map(|e| e.status),
+            Some(401)
+        );
+    }
+
+    #[test]
+    fn every_stage_maps_from_stage_or_event() {
+        let table = [
+            ("wallet_connect", Status::Opened),
+            ("buying_token", Status::Opened),
+            ("bought_success", Status::Pending),
+            ("final_transaction_started", Status::Processing),
+            ("final_approval_completed", Status::Processing),
+            ("final_transaction_rejected", Status::Failed),
+            ("final_transaction_failed", Status::Failed),
+            ("final_transaction_completed", Status::Completed),
+        ];
+        let p = wallet_pay();
+        for (stage, want) in table {
+            for body in [
+                wp_body(stage, "purchase", "pending"),
+                wp_body("public", stage, "pending"),
+            ] {
+                let n = ok(&p, &body);
+                assert_eq!(n.event.status, want, "{stage}");
+                assert_eq!(n.event.provider_event, stage);
+                assert_eq!(n.dedupe_key, format!("wp-6651f0c2\n{stage}"));
+            }
+        }
+    }
+
+    #[test]
+    fn seed_sample_with_succeeded_status_is_completed() {
+        let n = ok(&wallet_pay(), &wp_body("public", "purchase", "succeeded"));
+        let e = &n.event;
+        assert_eq!(e.status, Status::Completed);
+        assert_eq!(e.provider_event, "data.status:succeeded");
+        assert_eq!(n.dedupe_key, "wp-6651f0c2\ndata.status:succeeded");
+        assert_eq!(e.product, "wallet-pay");
+        assert_eq!(e.order_id, "wp-6651f0c2");
+        assert_eq!(e.merchant_reference.as_deref(), Some("shop-order-1001"));
+        let fiat = e.fiat.clone().unwrap_or_else(|| panic!("fiat"));
+        assert_eq!(
+            (fiat.amount.as_deref(), fiat.currency.as_deref()),
+            (Some("21"), Some("USD"))
+        );
+        let c = e.crypto.clone().unwrap_or_else(|| panic!("crypto"));
+        assert_eq!(c.amount.as_deref(), Some("0.00731274"));
+        assert_eq!(c.currency.as_deref(), Some("ETH"));
+        assert_eq!(c.network.as_deref(), Some("1"));
+        assert_eq!(
+            e.wallet.as_deref(),
+            Some("0x1a300Ea76131e683f89446FcDab674F109E606FF")
+        );
+        // The transaction hash plus the tx-shaped top-level `hash`.
+        assert_eq!(e.tx_hashes.len(), 2);
+        assert!(e.failure.is_none(), "empty failReason is no failure");
+        assert_eq!(
+            e.customer.as_ref().and_then(|c| c.email.as_deref()),
+            Some("buyer@example.com")
+        );
+        assert_eq!(
+            e.raw,
+            serde_json::from_str::<serde_json::Value>(&wp_body("public", "purchase", "succeeded"))
+                .unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn wallet_pay_unknown_lifecycle_is_unknown() {
+        let n = ok(&wallet_pay(), &wp_body("public", "purchase", "processing"));
+        assert_eq!(n.event.status, Status::Unknown);
+        assert_eq!(n.event.provider_event, "purchase");
+        assert_eq!(
+            n.dedupe_key,
+            "wp-6651f0c2\npurchase\ndata.status:processing"
+        );
+        let n = ok(&wallet_pay(), r#"{"stage":"private","order_id":"o1"}"#);
+        assert_eq!(
+            (n.event.status, n.event.provider_event.as_str()),
+            (Status::Unknown, "private")
+        );
+    }
+
+    #[test]
+    fn wallet_pay_fallbacks() {
+        let body = r#"{"hash":"h-123","amount":12.5,"event":"bought_success",
+            "data":{"customOrderId":"co-7","destinationWallet":"0xabc","failReason":"no gas",
+            "transactionHashes":null}}"#;
+        let n = ok(&wallet_pay(), body);
+        let e = &n.event;
+        assert_eq!(e.order_id, "h-123");
+        assert_eq!(n.dedupe_key, "h-123\nbought_success");
+        assert_eq!(e.merchant_reference.as_deref(), Some("co-7"));
+        assert_eq!(e.wallet.as_deref(), Some("0xabc"));
+        assert_eq!(
+            e.fiat.as_ref().and_then(|f| f.amount.as_deref()),
+            Some("12.5")
+        );
+        assert!(
+            e.tx_hashes.is_empty(),
+            "a non-tx-shaped hash is not a tx hash"
+        );
+        assert_eq!(
+            e.failure.as_ref().and_then(|f| f.reason.as_deref()),
+            Some("no gas")
+        );
+        // A tx-shaped hash already listed is not repeated.
+        let h = "0x11AA5E1B3A6C4F1D0B0C0D0E0F101112131415161718191A1B1C1D1E1F202122";
+        let body = format!(
+            r#"{{"order_id":7,"hash":"{h}","stage":"final_transaction_completed","data":{{"transactionHashes":["{}"]}}}}"#,
+            h.to_lowercase()
+        );
+        let n = ok(&wallet_pay(), &body);
+        assert_eq!(n.event.order_id, "7");
+        assert_eq!(n.event.tx_hashes.len(), 1);
+    }
+
+    #[test]
+    fn wallet_pay_missing_order_id_names_it() {
+        let (s, why) = status_of(run(
+            &wallet_pay(),
+            r#"{"stage":"wallet_connect","data":{}}"#,
+        ));
+        assert_eq!(s, 400);
+        assert!(why.contains("`order_id`"), "{why}");
+        let (s, _) = status_of(run(&wallet_pay(), r#"{"order_id":"","hash":""}"#));
+        assert_eq!(s, 400);
+        let (s, _) = status_of(run(&wallet_pay(), r#"[1,2]"#));
+        assert_eq!(s, 400);
+    }
+
+    #[test]
+    fn fingerprint_ignores_whitespace_but_not_content() {
+        let a = ok(
+            &wallet_pay(),
+            r#"{"order_id":"o","stage":"wallet_connect"}"#,
+        );
+        let b = ok(
+            &wallet_pay(),
+            "{ \"order_id\" : \"o\",\n \"stage\": \"wallet_connect\" }",
+        );
+        let c = ok(
+            &wallet_pay(),
+            r#"{"order_id":"o","stage":"wallet_connect","x":1}"#,
+        );
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_ne!(a.fingerprint, c.fingerprint);
+        assert_eq!(a.dedupe_key, c.dedupe_key);
+    }
+
+    fn ck_body(kind: &str, fail_reason: &str) -> String {
+        serde_json::json!({"data": {
+            "id": "ck-90817",
+            "custom_id": "cart-5521",
+            "user_id": "u-4410",
+            "product_id": "prod-77",
+            "type": kind,
+            "base": "USDT",
+            "base_amount": "98.75",
+            "quote": "EUR",
+            "quote_amount": "100.00",
+            "address": "0x9f8e7d6c5b4a39281706f5e4d3c2b1a098765432",
+            "transaction_id": "0x5d1e0c3b7a9f8e6d4c2b1a09f8e7d6c5b4a3928170615243342516071829304a",
+            "partner_data": {"blueprint": "bp-1"},
+            "full_name": "Jane Q. Public",
+            "date_of_birth": "1990-04-12",
+            "phone": "+4915112345678",
+            "email": "jane@example.com",
+            "state": "Berlin",
+            "country": "DE",
+            "city": "Berlin",
+            "street": "Musterstrasse 12",
+            "postal_code": "10115",
+            "utm_source": "newsletter",
+            "clickID": "clk-1",
+            "campaignID": "cmp-1",
+            "fail_reason": fail_reason,
+            "redirect_url": "https://shop.example/ok",
+            "fail_redirect_url": "https://shop.example/fail",
+            "redirect_page": "self",
+            "external_user_id": "ext-1"
+        }})
+        .to_string()
+    }
+
+    #[test]
+    fn every_checkout_type_maps() {
+        let table = [
+            ("link_unopened", Status::Created),
+            ("link_opened", Status::Opened),
+            ("payment_started", Status::Pending),
+            ("payment_initiated", Status::Processing),
+            ("transfer_started", Status::Processing),
+            ("order_complete", Status::Completed),
+            ("order_failed", Status::Failed),
+            ("tx_smart_contract_failed", Status::Failed),
+            ("order_canceled", Status::Canceled),
+            ("refund_processed", Status::Refunded),
+            ("order_teleported", Status::Unknown),
+        ];
+        for (kind, want) in table {
+            let n = ok(&checkout(), &ck_body(kind, ""));
+            assert_eq!(n.event.status, want, "{kind}");
+            assert_eq!(n.event.provider_event, kind);
+            assert_eq!(n.dedupe_key, format!("ck-90817\n{kind}"));
+        }
+    }
+
+    #[test]
+    fn checkout_fields_and_no_pii_outside_raw() {
+        let n = ok(&checkout(), &ck_body("order_complete", ""));
+        let e = &n.event;
+        assert_eq!(e.product, "checkout");
+        assert_eq!(e.order_id, "ck-90817");
+        assert_eq!(e.merchant_reference.as_deref(), Some("cart-5521"));
+        assert_eq!(
+            e.fiat.as_ref().and_then(|f| f.amount.as_deref()),
+            Some("100.00")
+        );
+        assert_eq!(
+            e.fiat.as_ref().and_then(|f| f.currency.as_deref()),
+            Some("EUR")
+        );
+        assert_eq!(
+            e.crypto.as_ref().and_then(|c| c.amount.as_deref()),
+            Some("98.75")
+        );
+        assert_eq!(
+            e.crypto.as_ref().and_then(|c| c.currency.as_deref()),
+            Some("USDT")
+        );
+        assert_eq!(
+            e.wallet.as_deref(),
+            Some("0x9f8e7d6c5b4a39281706f5e4d3c2b1a098765432")
+        );
+        assert_eq!(e.tx_hashes.len(), 1);
+        assert!(e.failure.is_none());
+        assert_eq!(
+            e.customer.as_ref().and_then(|c| c.email.as_deref()),
+            Some("jane@example.com")
+        );
+        let mut without_raw = e.clone();
+        without_raw.raw = serde_json::Value::Null;
+        let text = without_raw.to_json();
+        for pii in [
+            "Jane Q. Public",
+            "1990-04-12",
+            "+4915112345678",
+            "Musterstrasse",
+            "10115",
+        ] {
+            assert!(!text.contains(pii), "{pii} leaked: {text}");
+            assert!(e.raw.to_string().contains(pii), "raw keeps {pii}");
+        }
+    }
+
+    #[test]
+    fn checkout_failure_codes() {
+        let cases = [
+            ("4000", Some("card_not_charged_retry")),
+            ("4001", Some("wrong_cvv")),
+            ("4002", Some("card_declined")),
+            ("4003", Some("wrong_card_details")),
+            ("4004", Some("insufficient_balance")),
+            ("4005", Some("card_limit_exceeded")),
+            ("4010", Some("card_declined")),
+            ("4011", Some("card_validation_failed")),
+            ("4012", Some("card_declined")),
+            ("4013", Some("card_not_charged_contact_support")),
+            ("Error 4001: incorrect CVV", Some("wrong_cvv")),
+            (
+                "code=4004 (insufficient funds)",
+                Some("insufficient_balance"),
+            ),
+            ("40011", None),
+            ("4007", None),
+            ("card issuer unavailable", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(failure_code(text), want, "{text}");
+            let n = ok(&checkout(), &ck_body("order_failed", text));
+            let f = n
+                .event
+                .failure
+                .unwrap_or_else(|| panic!("failure for {text}"));
+            assert_eq!(f.code.as_deref(), want);
+            assert_eq!(f.reason.as_deref(), Some(text));
+        }
+        // A bare numeric code.
+        let n = ok(
+            &checkout(),
+            r#"{"data":{"id":"1","type":"order_failed","fail_reason":4003}}"#,
+        );
+        assert_eq!(
+            n.event.failure.and_then(|f| f.code),
+            Some("wrong_card_details".to_owned())
+        );
+    }
+
+    #[test]
+    fn checkout_missing_fields_name_the_field() {
+        for (body, field) in [
+            (r#"{}"#, "`data`"),
+            (r#"{"data":{"type":"order_complete"}}"#, "`data.id`"),
+            (r#"{"data":{"id":"","type":"order_complete"}}"#, "`data.id`"),
+            (r#"{"data":{"id":"x"}}"#, "`data.type`"),
+        ] {
+            let (s, why) = status_of(run(&checkout(), body));
+            assert_eq!(s, 400, "{body}");
+            assert!(why.contains(field), "{body}: {why}");
+        }
+    }
+
+    #[test]
+    fn from_config_requires_tokens() {
+        let cfg = Config::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let e = WalletPay::from_config(&cfg).err().map(|e| e.to_string());
+        assert!(e.unwrap_or_default().contains("PAYHOOK_ONEBUY_TOKENS"));
+        let cfg = Config::from_lookup(|k| (k == "PAYHOOK_ONEBUY_TOKENS").then(|| TOKEN.to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(Checkout::from_config(&cfg).is_ok());
+        assert_eq!(wallet_pay().route(), "/webhooks/onebuy/wallet-pay/{token}");
+        assert_eq!(checkout().route(), "/webhooks/onebuy/checkout/{token}");
     }
 }

@@ -1,0 +1,132 @@
+//! `payhook events` and `payhook orders`.
+
+use crate::CliError;
+use crate::serve::Backend;
+use payhook::publish::sqlite::{OutboxFilter, SqliteOutbox};
+use payhook::store::{EventFilter, EventState, EventStore};
+use payhook::store::sqlite::SqliteStore;
+use payhook::{ProviderId, Status};
+use std::path::Path;
+
+pub struct EventQuery {
+    pub provider: Option<ProviderId>,
+    pub order_id: Option<String>,
+    pub status: Option<Status>,
+    pub since: Option<time::OffsetDateTime>,
+    pub json: bool,
+}
+
+fn open_embedded(data_dir: &Path) -> Result<SqliteStore, CliError> {
+    let db = data_dir.join("payhook.db");
+    if !db.exists() {
+        return Err(CliError::Usage(format!(
+            "no embedded store at {} (run `payhook serve` first, or pass --data-dir)",
+            db.display()
+        )));
+    }
+    Ok(SqliteStore::open(&db)?)
+}
+
+/// Published event bodies matching `q`.
+async fn published(
+    backend: Backend,
+    data_dir: &Path,
+    q: &EventQuery,
+) -> Result<Vec<String>, CliError> {
+    match backend {
+        Backend::Embedded => {
+            let store = open_embedded(data_dir)?;
+            let outbox = SqliteOutbox::new(&store);
+            let rows = outbox
+                .list(&OutboxFilter {
+                    provider: q.provider.map(|p| p.as_str().to_owned()),
+                    order_id: q.order_id.clone(),
+                    status: q.status.map(|s| s.as_str().to_owned()),
+                    since: q.since,
+                })
+                .await?;
+            Ok(rows.into_iter().map(|r| r.body).collect())
+        }
+        Backend::Aws => {
+            let cfg = crate::settings::Settings::load(data_dir)?.config()?;
+            let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;
+            let rows = store
+                .list_events(&EventFilter {
+                    provider: q.provider,
+                    order_id: q.order_id.clone(),
+                    status: q.status,
+                    since: q.since,
+                    limit: None,
+                })
+                .await?;
+            Ok(rows
+                .into_iter()
+                .filter(|r| r.state == EventState::Published)
+                .map(|r| r.event_json)
+                .collect())
+        }
+    }
+}
+
+pub async fn events(backend: Backend, data_dir: &Path, q: EventQuery) -> Result<(), CliError> {
+    let bodies = published(backend, data_dir, &q).await?;
+    if q.json {
+        for b in bodies {
+            println!("{b}");
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<32}  {:<17}  {:<10}  {:<36}  {:<24}  received_at",
+        "event_id", "provider", "status", "order_id", "provider_event"
+    );
+    for b in &bodies {
+        let Ok(e) = serde_json::from_str::<payhook::PaymentEvent>(b) else {
+            println!("(unreadable event) {}", b.chars().take(60).collect::<String>());
+            continue;
+        };
+        let received = e
+            .received_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        println!(
+            "{:<32}  {:<17}  {:<10}  {:<36}  {:<24}  {received}",
+            e.event_id, e.provider.as_str(), e.status.as_str(), e.order_id, e.provider_event
+        );
+    }
+    println!("{} event(s)", bodies.len());
+    Ok(())
+}
+
+pub async fn orders(backend: Backend, data_dir: &Path, json: bool) -> Result<(), CliError> {
+    let orders = match backend {
+        Backend::Embedded => open_embedded(data_dir)?.list_orders().await?,
+        Backend::Aws => {
+            let cfg = crate::settings::Settings::load(data_dir)?.config()?;
+            let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;
+            store.list_orders().await?
+        }
+    };
+    if json {
+        for o in &orders {
+            println!("{}", serde_json::to_string(o).unwrap_or_default());
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<17}  {:<36}  {:<10}  {:>6}  last_event_id",
+        "provider", "order_id", "status", "events"
+    );
+    for o in &orders {
+        println!(
+            "{:<17}  {:<36}  {:<10}  {:>6}  {}",
+            o.provider.as_str(),
+            o.order_id,
+            o.status.as_str(),
+            o.event_count,
+            o.last_event_id
+        );
+    }
+    println!("{} order(s)", orders.len());
+    Ok(())
+}

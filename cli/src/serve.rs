@@ -1,0 +1,190 @@
+//! `payhook serve`: every route on one port, the embedded store by default.
+
+use crate::settings::Settings;
+use crate::CliError;
+use axum::Router;
+use axum::extract::{RawPathParams, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use payhook::pipeline::{Limits, Reply};
+use payhook::providers::{self, Provider};
+use payhook::publish::Publisher;
+use payhook::store::EventStore;
+use payhook::{App, ProviderId};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the built-in 8Pay API stand-in is mounted (development only).
+pub const STANDIN_PREFIX: &str = "/__dev/8pay-api";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// SQLite file under the data dir (default).
+    Embedded,
+    /// DynamoDB + SQS (`PAYHOOK_TABLE`, `PAYHOOK_QUEUE_URL`, standard AWS
+    /// settings; `AWS_ENDPOINT_URL` for moto).
+    Aws,
+}
+
+pub struct ServeOpts {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub backend: Backend,
+    pub sweep_every: Duration,
+}
+
+/// Open the configured backend's store and publisher.
+pub async fn backend(
+    kind: Backend,
+    data_dir: &std::path::Path,
+    cfg: &payhook::Config,
+) -> Result<(Arc<dyn EventStore>, Arc<dyn Publisher>), CliError> {
+    match kind {
+        Backend::Embedded => {
+            std::fs::create_dir_all(data_dir).map_err(|e| CliError::Io {
+                what: format!("create {}", data_dir.display()),
+                source: e,
+            })?;
+            let store = payhook::store::sqlite::SqliteStore::open(&data_dir.join("payhook.db"))?;
+            let outbox = payhook::publish::sqlite::SqliteOutbox::new(&store);
+            Ok((Arc::new(store), Arc::new(outbox)))
+        }
+        Backend::Aws => {
+            let sdk = payhook::aws::sdk_config().await;
+            let (store, publisher) = payhook::aws::aws_backend(cfg, &sdk).await?;
+            Ok((store, publisher))
+        }
+    }
+}
+
+pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
+    let mut settings = Settings::load(&opts.data_dir)?;
+    let generated = settings.nothing_configured();
+    if generated {
+        settings.generate_dev(&opts.data_dir, &opts.listen)?;
+    }
+    let cfg = settings.config()?;
+    let (store, publisher) = backend(opts.backend, &opts.data_dir, &cfg).await?;
+    let limits = Limits::from(&cfg);
+
+    let mut router = Router::new().route("/healthz", get(|| async { "ok" }));
+    let mut lines = Vec::new();
+    for id in ProviderId::ALL {
+        match providers::build(id, &cfg) {
+            Ok(p) => {
+                let route = p.route();
+                lines.push(format!("  POST {}", show_route(&*p, &settings)));
+                let app = Arc::new(App::new(p, store.clone(), publisher.clone(), limits));
+                router = router.route(route, any(webhook).with_state(app));
+            }
+            Err(e) => lines.push(format!("  {id}: not configured ({e})")),
+        }
+    }
+    let dev_standin = cfg.eightpay_api_base.ends_with(STANDIN_PREFIX);
+    if dev_standin {
+        router = router.nest(
+            STANDIN_PREFIX,
+            providers::eightpay::standin::router(
+                cfg.eightpay_api_keys.clone(),
+                providers::eightpay::standin::StandIn::new(),
+            ),
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|e| CliError::Io {
+            what: format!("listen on {}", opts.listen),
+            source: e,
+        })?;
+    let addr = listener.local_addr().map_err(|e| CliError::Io {
+        what: "read the listening address".into(),
+        source: e,
+    })?;
+
+    println!("payhook serve: listening on http://{addr} ({:?} backend)", opts.backend);
+    if generated {
+        println!(
+            "No secrets were configured: generated development secrets in {} (development only):",
+            settings.file_path.display()
+        );
+        for (k, v) in &settings.file {
+            println!("  {k}={v}");
+        }
+    }
+    if dev_standin {
+        println!("  8Pay API: built-in DEVELOPMENT stand-in at http://{addr}{STANDIN_PREFIX} (not 8Pay)");
+    }
+    println!("Routes:");
+    for l in &lines {
+        println!("{l}");
+    }
+    println!("Try: payhook send events/koywe/sample.json");
+
+    let sweeper = tokio::spawn(sweep_loop(store.clone(), publisher.clone(), limits, opts.sweep_every));
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    sweeper.abort();
+    served.map_err(|e| CliError::Io {
+        what: "serve".into(),
+        source: e,
+    })
+}
+
+/// The route with its token filled in, for the start-up banner (1buy's URL
+/// token is the credential; printing it is what a developer needs locally).
+fn show_route(p: &dyn Provider, settings: &Settings) -> String {
+    let route = p.route();
+    if route.contains("{token}") {
+        if let Some(t) = settings.get("PAYHOOK_ONEBUY_TOKENS") {
+            let newest = t.split(',').next().unwrap_or_default().trim().to_owned();
+            return route.replace("{token}", &newest);
+        }
+    }
+    route.to_owned()
+}
+
+async fn sweep_loop(
+    store: Arc<dyn EventStore>,
+    publisher: Arc<dyn Publisher>,
+    limits: Limits,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = time::OffsetDateTime::now_utc();
+        if let Err(e) = payhook::pipeline::sweep(&*store, &*publisher, now, every, limits.lease, 500).await {
+            tracing::warn!(error = %e, "sweep failed");
+        }
+    }
+}
+
+async fn webhook(
+    State(app): State<Arc<App>>,
+    method: http::Method,
+    headers: http::HeaderMap,
+    params: RawPathParams,
+    body: axum::body::Body,
+) -> Response {
+    let params: HashMap<String, String> = params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Reply::error(413, "body too large")
+                .to_http::<axum::body::Body>()
+                .into_response();
+        }
+    };
+    app.process(&method, &headers, &params, &bytes)
+        .await
+        .to_http::<axum::body::Body>()
+        .into_response()
+}

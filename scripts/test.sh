@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a fresh clone:
+#
+#   scripts/test.sh
+#
+# Installs what it needs (moto from PyPI, SAM CLI + cfn-lint from PyPI,
+# cargo-lambda + zig from PyPI, the arm64 Rust target) into venvs under
+# $PAYHOOK_TOOLS (default ~/.cache/payhook-tools), then runs, in order:
+# formatting, clippy, every Rust test (unit, handler, moto-backed, CLI
+# end to end), the SAM template checks, and the release arm64 build of every
+# Lambda function. Nothing is skipped: a missing tool fails the run with a
+# message saying how to install it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/payhook/target}"
+export PAYHOOK_TOOLS="${PAYHOOK_TOOLS:-$HOME/.cache/payhook-tools}"
+export SAM_CLI_TELEMETRY=0
+mkdir -p "$CARGO_TARGET_DIR" "$PAYHOOK_TOOLS"
+
+step() { printf '\n==> %s\n' "$*"; }
+need() {
+    command -v "$1" >/dev/null 2>&1 || { echo "missing tool: $1 — $2" >&2; exit 1; }
+}
+
+need cargo "install Rust with rustup (https://rustup.rs)"
+need python3 "install Python 3.10+ (apt-get install python3 python3-venv)"
+need node "install Node.js 18+ (apt-get install nodejs): the Koywe tests compare with JavaScript's JSON.stringify"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "moto server (DynamoDB + SQS) on 127.0.0.1"
+moto_port="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
+export MOTO_PORT="$moto_port"
+PAYHOOK_TEST_MOTO="$(scripts/moto.sh | tail -n 1)"
+export PAYHOOK_TEST_MOTO
+trap 'scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
+echo "moto at $PAYHOOK_TEST_MOTO"
+
+step "cargo test --workspace"
+cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/last-test.log"
+
+if [[ -x scripts/deploy-checks.sh ]]; then
+    step "SAM template and Lambda release builds"
+    scripts/deploy-checks.sh
+fi
+
+step "all tests passed"
