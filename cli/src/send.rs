@@ -99,7 +99,7 @@ pub async fn run(
     eightpay_api: Option<&str>,
 ) -> Result<(), CliError> {
     let settings = Settings::load(data_dir)?;
-    let cfg: Config = settings.config()?;
+    let cfg: Config = settings.config_for(url)?;
     let sample = read_event(file)?;
     let provider: std::sync::Arc<dyn Provider> = providers::build(sample.provider, &cfg)?;
     let now = time::OffsetDateTime::now_utc();

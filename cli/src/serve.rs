@@ -60,12 +60,23 @@ pub async fn backend(
 }
 
 pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|e| CliError::Io {
+            what: format!("listen on {}", opts.listen),
+            source: e,
+        })?;
+    let addr = listener.local_addr().map_err(|e| CliError::Io {
+        what: "read the listening address".into(),
+        source: e,
+    })?;
     let mut settings = Settings::load(&opts.data_dir)?;
     let generated = settings.nothing_configured();
     if generated {
-        settings.generate_dev(&opts.data_dir, &opts.listen)?;
+        settings.generate_dev(&opts.data_dir)?;
     }
-    let cfg = settings.config()?;
+    let dev_standin = settings.uses_dev_standin();
+    let cfg = settings.config_for(&format!("http://{addr}"))?;
     let (store, publisher) = backend(opts.backend, &opts.data_dir, &cfg).await?;
     let limits = Limits::from(&cfg);
 
@@ -82,7 +93,6 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             Err(e) => lines.push(format!("  {id}: not configured ({e})")),
         }
     }
-    let dev_standin = cfg.eightpay_api_base.ends_with(STANDIN_PREFIX);
     if dev_standin {
         router = router.nest(
             STANDIN_PREFIX,
@@ -92,17 +102,6 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             ),
         );
     }
-    let listener = tokio::net::TcpListener::bind(&opts.listen)
-        .await
-        .map_err(|e| CliError::Io {
-            what: format!("listen on {}", opts.listen),
-            source: e,
-        })?;
-    let addr = listener.local_addr().map_err(|e| CliError::Io {
-        what: "read the listening address".into(),
-        source: e,
-    })?;
-
     println!("payhook serve: listening on http://{addr} ({:?} backend)", opts.backend);
     if generated {
         println!(

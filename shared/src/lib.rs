@@ -7,6 +7,7 @@
 //! ([`store`], [`publish`]), the HTTP glue ([`http`]) and configuration
 //! ([`config`]).
 
+pub mod aws;
 pub mod canonical;
 pub mod config;
 pub mod event;
