@@ -78,6 +78,17 @@ const payloads = [
     negative: -42.5,
     amounts: [0, 1, -1, 10.5, 1e6, 2.5e-5, 1234.5678],
   }],
+  // Doubles whose shortest form has 16-17 significant digits or a far
+  // exponent: reading them back needs correctly rounded parsing (serde_json's
+  // `float_roundtrip`), or the re-printed text differs in the last digit.
+  ['doubles', {
+    ...base('vec-doubles', 'fiat_delivered'),
+    values: [
+      -6.700644361199593e+41, 1.0777307398016243e+236, -1.3108594219715233e-73,
+      -4.733207993203345e-127, -2.444206268247548e-73, 2.2250738585072014e-308,
+      4.9406564584124654e-324, 0.1 + 0.7, 1 / 3, 2 / 3, 299792.458, 1e23, 9.007199254740993e15,
+    ],
+  }],
   ['nested', {
     ...base('vec-nested', 'payment_received_modified_order_amount'),
     order: { amount: { fiat: 10000, crypto: '0.00731274', currency: 'CLP' }, tags: ['a', 'b', []], meta: {} },

@@ -12,6 +12,7 @@ pub mod canonical;
 pub mod config;
 pub mod event;
 pub mod http;
+pub mod lambda;
 pub mod logging;
 pub mod pipeline;
 pub mod publish;

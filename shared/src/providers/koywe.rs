@@ -288,7 +288,10 @@ mod tests {
             n.dedupe_key,
             "5a3288ea-0bd4-44d2-af11-aae1f88bbd61\ncrypto_delivered"
         );
-        assert_eq!(n.event.raw, canonical::parse_strict(SAMPLE.as_bytes()).unwrap());
+        assert_eq!(
+            n.event.raw,
+            canonical::parse_strict(SAMPLE.as_bytes()).unwrap()
+        );
 
         let unsigned = r#"{"eventName":"crypto_delivered","orderId":"5a3288ea-0bd4-44d2-af11-aae1f88bbd61","timeStamp":"2000-01-01T00:00:00.000Z"}"#;
         let s = p.sign(unsigned.as_bytes(), T0).unwrap();
@@ -306,7 +309,10 @@ mod tests {
     fn sign_formats_the_time_as_javascript_does() {
         let p = koywe(SECRET);
         let at = datetime!(2024-02-29 03:04:05.007891 +02:00);
-        let body = p.sign(br#"{"eventName":"e","orderId":"o"}"#, at).unwrap().body;
+        let body = p
+            .sign(br#"{"eventName":"e","orderId":"o"}"#, at)
+            .unwrap()
+            .body;
         let v = canonical::parse_strict(&body).unwrap();
         assert_eq!(v["timeStamp"], "2024-02-29T01:04:05.007Z");
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
@@ -367,12 +373,18 @@ mod tests {
         }
         // Adding a member changes the signed payload too.
         let extra = body.replacen('{', r#"{"amount":1,"#, 1);
-        assert_eq!(verify(&p, extra.as_bytes(), T0).await.unwrap_err().status, 401);
+        assert_eq!(
+            verify(&p, extra.as_bytes(), T0).await.unwrap_err().status,
+            401
+        );
         // Upper-case hex is not the signature Koywe sends.
         let v = canonical::parse_strict(body.as_bytes()).unwrap();
         let sig = v["signature"].as_str().unwrap();
         let upper = body.replacen(sig, &sig.to_uppercase(), 1);
-        assert_eq!(verify(&p, upper.as_bytes(), T0).await.unwrap_err().status, 401);
+        assert_eq!(
+            verify(&p, upper.as_bytes(), T0).await.unwrap_err().status,
+            401
+        );
     }
 
     #[tokio::test]
@@ -422,7 +434,10 @@ mod tests {
 
     fn sign_raw(payload: &str) -> String {
         let sig = sign_hmac_sha256_hex(&crate::secret::Secret::new(SECRET), &[payload.as_bytes()]);
-        format!("{},\"signature\":\"{sig}\"}}", &payload[..payload.len() - 1])
+        format!(
+            "{},\"signature\":\"{sig}\"}}",
+            &payload[..payload.len() - 1]
+        )
     }
 
     #[tokio::test]
@@ -433,7 +448,9 @@ mod tests {
             r#"{"eventName":"crypto_delivered","orderId":"o","timeStamp":"yesterday"}"#,
             r#"{"eventName":"crypto_delivered","orderId":"o","timeStamp":1666823801658}"#,
         ] {
-            let e = verify(&p, sign_raw(payload).as_bytes(), T0).await.unwrap_err();
+            let e = verify(&p, sign_raw(payload).as_bytes(), T0)
+                .await
+                .unwrap_err();
             assert_eq!(e.status, 400, "{payload}");
             assert!(e.reason.contains("timeStamp"), "{}", e.reason);
         }
@@ -458,22 +475,20 @@ mod tests {
         let p = koywe(SECRET);
         let good: Value = canonical::parse_strict(SAMPLE.as_bytes()).unwrap();
         let sig = good["signature"].as_str().unwrap();
-        let dup = SAMPLE.replacen(
-            "}",
-            &format!(",\"signature\":\"{}\"}}", "0".repeat(64)),
-            1,
-        );
+        let dup = SAMPLE.replacen("}", &format!(",\"signature\":\"{}\"}}", "0".repeat(64)), 1);
         let e = verify(&p, dup.as_bytes(), T0).await.unwrap_err();
         assert_eq!((e.status, e.kind), (400, "duplicate_key"));
         // Even when both copies carry the valid signature.
         let dup = SAMPLE.replacen("}", &format!(",\"signature\":\"{sig}\"}}"), 1);
-        assert_eq!(verify(&p, dup.as_bytes(), T0).await.unwrap_err().status, 400);
-        let dup = SAMPLE.replacen(
-            "{",
-            r#"{"eventName":"payment_rejected","#,
-            1,
+        assert_eq!(
+            verify(&p, dup.as_bytes(), T0).await.unwrap_err().status,
+            400
         );
-        assert_eq!(verify(&p, dup.as_bytes(), T0).await.unwrap_err().status, 400);
+        let dup = SAMPLE.replacen("{", r#"{"eventName":"payment_rejected","#, 1);
+        assert_eq!(
+            verify(&p, dup.as_bytes(), T0).await.unwrap_err().status,
+            400
+        );
         for body in ["", "{", "[]", "\"x\"", "null", "{\"a\":1} {}"] {
             let e = verify(&p, body.as_bytes(), T0).await.unwrap_err();
             assert_eq!(e.status, 400, "{body:?}");
@@ -521,15 +536,22 @@ mod tests {
     #[tokio::test]
     async fn a_retry_with_a_new_time_stamp_has_the_same_fingerprint() {
         let p = koywe(SECRET);
-        let a = verify(&p, &signed(&p, "crypto_delivered", "o", T0), T0).await.unwrap();
+        let a = verify(&p, &signed(&p, "crypto_delivered", "o", T0), T0)
+            .await
+            .unwrap();
         let later = T0 + time::Duration::minutes(5);
         let b = verify(&p, &signed(&p, "crypto_delivered", "o", later), later)
             .await
             .unwrap();
-        let (na, nb) = (p.normalize(&a, T0).unwrap(), p.normalize(&b, later).unwrap());
+        let (na, nb) = (
+            p.normalize(&a, T0).unwrap(),
+            p.normalize(&b, later).unwrap(),
+        );
         assert_eq!(na.fingerprint, nb.fingerprint);
         assert_eq!(na.dedupe_key, nb.dedupe_key);
-        let c = verify(&p, &signed(&p, "crypto_delivered", "o2", T0), T0).await.unwrap();
+        let c = verify(&p, &signed(&p, "crypto_delivered", "o2", T0), T0)
+            .await
+            .unwrap();
         assert_ne!(p.normalize(&c, T0).unwrap().fingerprint, na.fingerprint);
     }
 

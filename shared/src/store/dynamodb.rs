@@ -169,6 +169,7 @@ fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+#[cfg(test)]
 fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -406,7 +407,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let state = match reason.item() {
             Some(item) if !item.is_empty() => Some(
-                from_item::<_, ClaimView>(item.clone())
+                from_item::<ClaimView>(item.clone())
                     .map_err(|e| corrupt("event item", e))?
                     .state,
             ),
@@ -437,7 +438,7 @@ impl DynamoStore {
             .await
             .map_err(sdk_err)?;
         out.item
-            .map(|i| from_item::<_, EventItem>(i).map_err(|e| corrupt("event item", e)))
+            .map(|i| from_item::<EventItem>(i).map_err(|e| corrupt("event item", e)))
             .transpose()
     }
 

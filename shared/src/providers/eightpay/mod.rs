@@ -201,7 +201,9 @@ pub fn notification_id(body: &Value) -> String {
 }
 
 fn is_lower_hex_64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// 8Pay's events and what they mean for the order (PROVIDERS.md §4).
@@ -303,8 +305,7 @@ impl Provider for EightPay {
     async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Verified, Rejection> {
         // The chain comes first: for a chain we have no key for we cannot
         // ask 8Pay anything, so the request is refused before reading it.
-        let Some((chain, key)) = req.param("chain").and_then(|c| self.keys.get_key_value(c))
-        else {
+        let Some((chain, key)) = req.param("chain").and_then(|c| self.keys.get_key_value(c)) else {
             return Err(Rejection::unauthorized("unknown_chain", "unknown chain"));
         };
         let body = canonical::parse_strict(req.body)?;
@@ -395,11 +396,11 @@ impl Provider for EightPay {
                 .max()
         });
         let mut tx_hashes: Vec<String> = Vec::new();
-        for h in n
-            .transaction_hash
-            .iter()
-            .chain(data.receivers.iter().filter_map(|r| r.transaction_hash.as_ref()))
-        {
+        for h in n.transaction_hash.iter().chain(
+            data.receivers
+                .iter()
+                .filter_map(|r| r.transaction_hash.as_ref()),
+        ) {
             if !tx_hashes.contains(h) {
                 tx_hashes.push(h.clone());
             }
@@ -579,7 +580,13 @@ mod tests {
 
     fn normalized(p: &EightPay, body: Value) -> Normalized {
         let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
-        p.normalize(&Verified { body: value(&signed) }, NOW).unwrap()
+        p.normalize(
+            &Verified {
+                body: value(&signed),
+            },
+            NOW,
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -632,7 +639,10 @@ mod tests {
         assert_eq!(n.event.status, Status::Completed);
         assert_eq!(n.event.order_id, "62e1eb77-7204-4c06-a4b8-0096d3e8956b");
         assert_eq!(n.event.tx_hashes, ["0x729a"]);
-        assert_eq!(n.event.occurred_at, Some(datetime!(2022-07-28 09:07:25 UTC)));
+        assert_eq!(
+            n.event.occurred_at,
+            Some(datetime!(2022-07-28 09:07:25 UTC))
+        );
         assert_eq!(
             n.event.customer.as_ref().and_then(|c| c.email.as_deref()),
             Some("john@doe.com")
@@ -641,7 +651,10 @@ mod tests {
             n.event.crypto.as_ref().and_then(|c| c.network.as_deref()),
             Some("bsc")
         );
-        assert_eq!(normalized(&p, body("pending")).event.status, Status::Processing);
+        assert_eq!(
+            normalized(&p, body("pending")).event.status,
+            Status::Processing
+        );
     }
 
     #[tokio::test]
@@ -654,7 +667,10 @@ mod tests {
         );
         assert_eq!(n.event.order_id, "0xt");
         assert_eq!(n.event.status, Status::Processing);
-        let n = normalized(&p, serde_json::json!({"type": "one-time", "event": "Payment"}));
+        let n = normalized(
+            &p,
+            serde_json::json!({"type": "one-time", "event": "Payment"}),
+        );
         assert_eq!(n.event.order_id, n.dedupe_key);
         assert_eq!(n.event.status, Status::Processing);
     }
@@ -668,7 +684,12 @@ mod tests {
         ] {
             let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
             let e = p
-                .normalize(&Verified { body: value(&signed) }, NOW)
+                .normalize(
+                    &Verified {
+                        body: value(&signed),
+                    },
+                    NOW,
+                )
                 .unwrap_err();
             assert_eq!(e.status, 400);
             assert!(e.reason.contains(field), "{}", e.reason);
@@ -794,7 +815,10 @@ mod tests {
         let mut v = value(SAMPLE.as_bytes());
         v["chain"] = Value::from("polygon");
         let on_polygon = p.sign(v.to_string().as_bytes(), NOW).unwrap();
-        assert_eq!(on_polygon.params, [("chain".to_owned(), "polygon".to_owned())]);
+        assert_eq!(
+            on_polygon.params,
+            [("chain".to_owned(), "polygon".to_owned())]
+        );
         let e = verify(&p, "bsc", &on_polygon.body).await.unwrap_err();
         assert_eq!((e.status, e.kind), (400, "chain_mismatch"));
         api.insert("polygon", value(&on_polygon.body));
@@ -837,7 +861,13 @@ mod tests {
         let cfg = Config::from_lookup(|_| None).unwrap();
         let e = EightPay::from_config(&cfg).unwrap_err();
         assert!(
-            matches!(e, ConfigError::Missing { name: "PAYHOOK_EIGHTPAY_API_KEYS", .. }),
+            matches!(
+                e,
+                ConfigError::Missing {
+                    name: "PAYHOOK_EIGHTPAY_API_KEYS",
+                    ..
+                }
+            ),
             "{e}"
         );
         let cfg = Config::from_lookup(|k| {
