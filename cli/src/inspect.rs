@@ -3,8 +3,8 @@
 use crate::CliError;
 use crate::serve::Backend;
 use payhook::publish::sqlite::{OutboxFilter, SqliteOutbox};
-use payhook::store::{EventFilter, EventState, EventStore};
 use payhook::store::sqlite::SqliteStore;
+use payhook::store::{EventFilter, EventState, EventStore};
 use payhook::{ProviderId, Status};
 use std::path::Path;
 
@@ -82,7 +82,10 @@ pub async fn events(backend: Backend, data_dir: &Path, q: EventQuery) -> Result<
     );
     for b in &bodies {
         let Ok(e) = serde_json::from_str::<payhook::PaymentEvent>(b) else {
-            println!("(unreadable event) {}", b.chars().take(60).collect::<String>());
+            println!(
+                "(unreadable event) {}",
+                b.chars().take(60).collect::<String>()
+            );
             continue;
         };
         let received = e
@@ -91,7 +94,11 @@ pub async fn events(backend: Backend, data_dir: &Path, q: EventQuery) -> Result<
             .unwrap_or_default();
         println!(
             "{:<32}  {:<17}  {:<10}  {:<36}  {:<24}  {received}",
-            e.event_id, e.provider.as_str(), e.status.as_str(), e.order_id, e.provider_event
+            e.event_id,
+            e.provider.as_str(),
+            e.status.as_str(),
+            e.order_id,
+            e.provider_event
         );
     }
     println!("{} event(s)", bodies.len());

@@ -13,13 +13,28 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "payhook", version, about = "Crypto-payment webhooks: verified, recorded once, normalized, published")]
+#[command(
+    name = "payhook",
+    version,
+    about = "Crypto-payment webhooks: verified, recorded once, normalized, published"
+)]
 struct Cli {
     /// Data directory of the embedded store and development secrets.
-    #[arg(long, global = true, env = "PAYHOOK_DATA_DIR", default_value = "./.payhook")]
+    #[arg(
+        long,
+        global = true,
+        env = "PAYHOOK_DATA_DIR",
+        default_value = "./.payhook"
+    )]
     data_dir: PathBuf,
     /// Storage backend.
-    #[arg(long, global = true, env = "PAYHOOK_BACKEND", value_enum, default_value = "embedded")]
+    #[arg(
+        long,
+        global = true,
+        env = "PAYHOOK_BACKEND",
+        value_enum,
+        default_value = "embedded"
+    )]
     backend: Backend,
     #[command(subcommand)]
     cmd: Cmd,
@@ -100,7 +115,10 @@ pub enum CliError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     payhook::logging::init_text();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("payhook: cannot start the async runtime: {e}");

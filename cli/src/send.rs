@@ -114,17 +114,30 @@ pub async fn run(
     if sample.provider == ProviderId::Eightpay {
         register_with_eightpay_api(&client, &cfg, eightpay_api, &params, &signed.body).await?;
     }
-    let target = format!("{}{}", url.trim_end_matches('/'), fill_route(provider.route(), &params));
+    let target = format!(
+        "{}{}",
+        url.trim_end_matches('/'),
+        fill_route(provider.route(), &params)
+    );
     let method = reqwest::Method::from_bytes(sample.method.as_bytes())
         .map_err(|_| CliError::Usage(format!("bad method {}", sample.method)))?;
     let mut req = client.request(method, &target).body(signed.body.clone());
     for (k, v) in &signed.headers {
         req = req.header(k, v);
     }
-    let resp = req.send().await.map_err(|e| CliError::Http(format!("POST {}: {e}", redact_token(&target))))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| CliError::Http(format!("POST {}: {e}", redact_token(&target))))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
-    println!("{} {} -> {} {}", sample.method, redact_token(&target), status.as_u16(), text);
+    println!(
+        "{} {} -> {} {}",
+        sample.method,
+        redact_token(&target),
+        status.as_u16(),
+        text
+    );
     if status.is_success() {
         Ok(())
     } else {
@@ -162,7 +175,10 @@ async fn register_with_eightpay_api(
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| CliError::Usage("8Pay body is not JSON".into()))?;
     let id = v.get("id").and_then(|i| i.as_str()).unwrap_or_default();
-    let url = format!("{}/v1/{chain}/webhook-notifications/{id}", base.trim_end_matches('/'));
+    let url = format!(
+        "{}/v1/{chain}/webhook-notifications/{id}",
+        base.trim_end_matches('/')
+    );
     let resp = client
         .put(&url)
         .bearer_auth(key.expose())

@@ -1,7 +1,7 @@
 //! `payhook serve`: every route on one port, the embedded store by default.
 
-use crate::settings::Settings;
 use crate::CliError;
+use crate::settings::Settings;
 use axum::Router;
 use axum::extract::{RawPathParams, State};
 use axum::response::{IntoResponse, Response};
@@ -102,7 +102,10 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             ),
         );
     }
-    println!("payhook serve: listening on http://{addr} ({:?} backend)", opts.backend);
+    println!(
+        "payhook serve: listening on http://{addr} ({:?} backend)",
+        opts.backend
+    );
     if generated {
         println!(
             "No secrets were configured: generated development secrets in {} (development only):",
@@ -113,7 +116,9 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         }
     }
     if dev_standin {
-        println!("  8Pay API: built-in DEVELOPMENT stand-in at http://{addr}{STANDIN_PREFIX} (not 8Pay)");
+        println!(
+            "  8Pay API: built-in DEVELOPMENT stand-in at http://{addr}{STANDIN_PREFIX} (not 8Pay)"
+        );
     }
     println!("Routes:");
     for l in &lines {
@@ -121,7 +126,12 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     println!("Try: payhook send events/koywe/sample.json");
 
-    let sweeper = tokio::spawn(sweep_loop(store.clone(), publisher.clone(), limits, opts.sweep_every));
+    let sweeper = tokio::spawn(sweep_loop(
+        store.clone(),
+        publisher.clone(),
+        limits,
+        opts.sweep_every,
+    ));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -138,11 +148,11 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
 /// token is the credential; printing it is what a developer needs locally).
 fn show_route(p: &dyn Provider, settings: &Settings) -> String {
     let route = p.route();
-    if route.contains("{token}") {
-        if let Some(t) = settings.get("PAYHOOK_ONEBUY_TOKENS") {
-            let newest = t.split(',').next().unwrap_or_default().trim().to_owned();
-            return route.replace("{token}", &newest);
-        }
+    if route.contains("{token}")
+        && let Some(t) = settings.get("PAYHOOK_ONEBUY_TOKENS")
+    {
+        let newest = t.split(',').next().unwrap_or_default().trim().to_owned();
+        return route.replace("{token}", &newest);
     }
     route.to_owned()
 }
@@ -157,7 +167,9 @@ async fn sweep_loop(
     loop {
         tick.tick().await;
         let now = time::OffsetDateTime::now_utc();
-        if let Err(e) = payhook::pipeline::sweep(&*store, &*publisher, now, every, limits.lease, 500).await {
+        if let Err(e) =
+            payhook::pipeline::sweep(&*store, &*publisher, now, every, limits.lease, 500).await
+        {
             tracing::warn!(error = %e, "sweep failed");
         }
     }

@@ -71,14 +71,18 @@ impl Settings {
     /// The configuration, with the 8Pay API base pointed at the stand-in of
     /// the payhook server at `base_url` when [`Self::uses_dev_standin`].
     pub fn config_for(&self, base_url: &str) -> Result<Config, ConfigError> {
-        let standin = self
-            .uses_dev_standin()
-            .then(|| format!("{}{}", base_url.trim_end_matches('/'), crate::serve::STANDIN_PREFIX));
+        let standin = self.uses_dev_standin().then(|| {
+            format!(
+                "{}{}",
+                base_url.trim_end_matches('/'),
+                crate::serve::STANDIN_PREFIX
+            )
+        });
         Config::from_lookup(|k| {
-            if k == "PAYHOOK_EIGHTPAY_API_BASE" {
-                if let Some(s) = &standin {
-                    return Some(s.clone());
-                }
+            if k == "PAYHOOK_EIGHTPAY_API_BASE"
+                && let Some(s) = &standin
+            {
+                return Some(s.clone());
             }
             self.get(k)
         })

@@ -8,7 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-const FUNCTIONS: [&str; 5] = ["onebuy-wallet-pay", "onebuy-checkout", "koywe", "eightpay", "thirdweb"];
+const FUNCTIONS: [&str; 5] = [
+    "onebuy-wallet-pay",
+    "onebuy-checkout",
+    "koywe",
+    "eightpay",
+    "thirdweb",
+];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -36,7 +42,8 @@ impl Drop for Server {
 fn first_valid_sample(function: &str) -> String {
     let path = repo().join("events").join(function).join("cases.json");
     let cases: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or_default();
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or_default();
     let file = cases
         .iter()
         .find(|c| c["expect"] == 200 && c["sign"] == "fresh")
@@ -82,35 +89,62 @@ fn serve_send_events_orders() {
                 .output()
                 .unwrap_or_else(|e| panic!("send: {e}"));
             let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "{sample}: {text} {}", String::from_utf8_lossy(&out.stderr));
-            assert!(text.contains(" 200 ") && text.contains(expected), "{sample}: {text}");
+            assert!(
+                out.status.success(),
+                "{sample}: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                text.contains(" 200 ") && text.contains(expected),
+                "{sample}: {text}"
+            );
         }
     }
 
-    let out = payhook(&data_dir).args(["events", "--json"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = payhook(&data_dir)
+        .args(["events", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(out.status.success());
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("events --json line: {e}")))
         .collect();
-    assert_eq!(lines.len(), FUNCTIONS.len(), "one event per distinct delivery");
-    let schema: serde_json::Value = serde_json::from_str(payhook::event::JSON_SCHEMA).unwrap_or_default();
+    assert_eq!(
+        lines.len(),
+        FUNCTIONS.len(),
+        "one event per distinct delivery"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(payhook::event::JSON_SCHEMA).unwrap_or_default();
     let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
     for ev in &lines {
         assert!(validator.is_valid(ev), "{ev}");
     }
-    let providers: std::collections::BTreeSet<_> = lines.iter().map(|e| e["provider"].as_str().unwrap_or_default().to_owned()).collect();
+    let providers: std::collections::BTreeSet<_> = lines
+        .iter()
+        .map(|e| e["provider"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(providers.len(), 5, "{providers:?}");
 
-    let out = payhook(&data_dir).args(["events", "--provider", "koywe"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = payhook(&data_dir)
+        .args(["events", "--provider", "koywe"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 event(s)"));
 
-    let out = payhook(&data_dir).args(["orders", "--json"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = payhook(&data_dir)
+        .args(["orders", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
 
     // The store survives a restart: the same delivery is still a duplicate.
     drop(server);
-    let out = payhook(&data_dir).args(["events", "--json"]).output().unwrap_or_else(|e| panic!("{e}"));
+    let out = payhook(&data_dir)
+        .args(["events", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
     let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -70,15 +70,20 @@ pub async fn load_secret_settings(
             secret_id: secret_id.to_owned(),
             source: Box::new(e),
         })?;
-    let text = out.secret_string().ok_or_else(|| AwsSetupError::SecretNotString {
-        secret_id: secret_id.to_owned(),
-    })?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| AwsSetupError::SecretNotString {
+            secret_id: secret_id.to_owned(),
+        })?;
     parse_secret(secret_id, text)
 }
 
 /// Parse the JSON secret text (see [`load_secret_settings`]). Errors never
 /// quote the text (serde_json's messages may contain parts of it).
-pub fn parse_secret(secret_id: &str, text: &str) -> Result<BTreeMap<String, String>, AwsSetupError> {
+pub fn parse_secret(
+    secret_id: &str,
+    text: &str,
+) -> Result<BTreeMap<String, String>, AwsSetupError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| AwsSetupError::SecretNotJson {
             secret_id: secret_id.to_owned(),
@@ -195,11 +200,17 @@ mod tests {
     #[test]
     fn missing_settings_are_named() {
         let cfg = Config::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
-        let e = require_aws(&cfg).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = require_aws(&cfg)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("PAYHOOK_TABLE"), "{e}");
         let cfg = Config::from_lookup(|k| (k == "PAYHOOK_TABLE").then(|| "t".to_owned()))
             .unwrap_or_else(|e| panic!("{e}"));
-        let e = require_aws(&cfg).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = require_aws(&cfg)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("PAYHOOK_QUEUE_URL"), "{e}");
     }
 
@@ -210,7 +221,10 @@ mod tests {
             r#"{"PAYHOOK_KOYWE_SECRETS": ["hunter2-secret"]}"#,
             r#""hunter2-secret""#,
         ] {
-            let e = parse_secret("my-secret", text).err().map(|e| e.to_string()).unwrap_or_default();
+            let e = parse_secret("my-secret", text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(e.contains("my-secret") && !e.contains("hunter2"), "{e}");
         }
     }

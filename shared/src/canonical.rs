@@ -167,11 +167,11 @@ fn write_value(out: &mut String, v: &Value) {
 fn write_number(out: &mut String, n: &Number) {
     // Integers that a double holds exactly print the same either way; the
     // fast path avoids float formatting for the common case.
-    if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() <= (1u64 << 53) {
-            out.push_str(itoa_fmt(i).as_str());
-            return;
-        }
+    if let Some(i) = n.as_i64()
+        && i.unsigned_abs() <= (1u64 << 53)
+    {
+        out.push_str(&i.to_string());
+        return;
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
     if !f.is_finite() {
@@ -182,10 +182,6 @@ fn write_number(out: &mut String, n: &Number) {
     }
     let mut buf = ryu_js::Buffer::new();
     out.push_str(buf.format_finite(f));
-}
-
-fn itoa_fmt(i: i64) -> String {
-    i.to_string()
 }
 
 fn write_string(out: &mut String, s: &str) {

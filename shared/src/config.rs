@@ -9,7 +9,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("setting {name} is required{hint}")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("setting {name} is invalid: {why}")]
     Invalid { name: &'static str, why: String },
 }
@@ -191,11 +194,18 @@ mod tests {
     #[test]
     fn errors_name_the_setting() {
         let e = cfg(&[("PAYHOOK_MAX_BODY_BYTES", "lots")]).err();
-        assert!(format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_MAX_BODY_BYTES"));
+        assert!(
+            format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_MAX_BODY_BYTES")
+        );
         let e = cfg(&[("PAYHOOK_KOYWE_SECRETS", "a,,b")]).err();
-        assert!(format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_KOYWE_SECRETS"));
+        assert!(
+            format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_KOYWE_SECRETS")
+        );
         let e = cfg(&[("PAYHOOK_EIGHTPAY_API_KEYS", "bsc")]).err();
-        assert!(format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_EIGHTPAY_API_KEYS"));
+        assert!(
+            format!("{}", e.unwrap_or_else(|| unreachable!()))
+                .contains("PAYHOOK_EIGHTPAY_API_KEYS")
+        );
     }
 
     #[test]
@@ -206,6 +216,9 @@ mod tests {
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         let d = format!("{c:?}");
-        assert!(!d.contains("koywe-secret-1") && !d.contains("bsc-key-1"), "{d}");
+        assert!(
+            !d.contains("koywe-secret-1") && !d.contains("bsc-key-1"),
+            "{d}"
+        );
     }
 }

@@ -256,7 +256,9 @@ mod tests {
     #[test]
     fn ranks_follow_the_lifecycle() {
         use Status::*;
-        let order = [Created, Opened, Pending, Processing, Failed, Completed, Refunded];
+        let order = [
+            Created, Opened, Pending, Processing, Failed, Completed, Refunded,
+        ];
         for w in order.windows(2) {
             assert!(w[0].rank() < w[1].rank(), "{:?} < {:?}", w[0], w[1]);
         }

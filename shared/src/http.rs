@@ -46,15 +46,16 @@ pub fn request_from_event(json: &str) -> Result<Request, Rejection> {
         .get("isBase64Encoded")
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
-    if b64 {
-        if let Some(body) = v.get("body").and_then(serde_json::Value::as_str) {
-            if base64::engine::general_purpose::STANDARD.decode(body).is_err() {
-                return Err(Rejection::bad_request(
-                    "bad_base64",
-                    "body is marked base64 but is not valid base64",
-                ));
-            }
-        }
+    if b64
+        && let Some(body) = v.get("body").and_then(serde_json::Value::as_str)
+        && base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .is_err()
+    {
+        return Err(Rejection::bad_request(
+            "bad_base64",
+            "body is marked base64 but is not valid base64",
+        ));
     }
     lambda_http::request::from_str(json)
         .map_err(|_| Rejection::bad_request("bad_event", "not an API Gateway proxy event"))

@@ -15,13 +15,13 @@ pub mod http;
 pub mod lambda;
 pub mod logging;
 pub mod pipeline;
-pub mod publish;
 pub mod providers;
+pub mod publish;
 pub mod rejection;
 pub mod secret;
 pub mod store;
 
 pub use config::{Config, ConfigError};
 pub use event::{PaymentEvent, ProviderId, Status};
-pub use rejection::Rejection;
 pub use pipeline::{App, Clock, FixedClock, Limits, SystemClock};
+pub use rejection::Rejection;

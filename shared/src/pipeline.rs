@@ -259,7 +259,15 @@ impl App {
                     Reply::ok("duplicate", &rec.event_id)
                 }
                 Ok(Claim::New | Claim::TakenOver) => {
-                    match publish_and_complete(&*self.store, &*self.publisher, &rec, &event, self.clock.now()).await {
+                    match publish_and_complete(
+                        &*self.store,
+                        &*self.publisher,
+                        &rec,
+                        &event,
+                        self.clock.now(),
+                    )
+                    .await
+                    {
                         Ok(()) => {
                             trace.outcome = "accepted";
                             Reply::ok("accepted", &rec.event_id)

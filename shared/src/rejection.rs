@@ -37,10 +37,7 @@ impl Rejection {
 
     /// 400 naming a missing or mistyped field.
     pub fn field(name: &str) -> Self {
-        Rejection::bad_request(
-            "bad_field",
-            format!("missing or invalid field `{name}`"),
-        )
+        Rejection::bad_request("bad_field", format!("missing or invalid field `{name}`"))
     }
 
     /// 503: something payhook depends on is unavailable; the provider should
@@ -57,10 +54,9 @@ impl Rejection {
 impl From<crate::canonical::JsonError> for Rejection {
     fn from(e: crate::canonical::JsonError) -> Self {
         match e {
-            crate::canonical::JsonError::DuplicateKey(k) => Rejection::bad_request(
-                "duplicate_key",
-                format!("body repeats the key `{k}`"),
-            ),
+            crate::canonical::JsonError::DuplicateKey(k) => {
+                Rejection::bad_request("duplicate_key", format!("body repeats the key `{k}`"))
+            }
             crate::canonical::JsonError::Syntax(_) => {
                 Rejection::bad_request("malformed_json", "body is not valid JSON")
             }

@@ -138,6 +138,13 @@ pub fn sign_hmac_sha256_hex(secret: &Secret, parts: &[&[u8]]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Fill `buf` from the operating system's random source.
+pub fn fill_random(buf: &mut [u8]) {
+    use rand::RngCore;
+    // ThreadRng is a CSPRNG seeded from the OS.
+    rand::rng().fill_bytes(buf);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,11 +186,4 @@ mod tests {
         assert!(!l.contains_ct(b"tok-"));
         assert!(!l.contains_ct(b""));
     }
-}
-
-/// Fill `buf` from the operating system's random source.
-pub fn fill_random(buf: &mut [u8]) {
-    use rand::RngCore;
-    // ThreadRng is a CSPRNG seeded from the OS.
-    rand::rng().fill_bytes(buf);
 }

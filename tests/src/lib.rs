@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use payhook::providers::eightpay::standin::{self, StandIn};
 use payhook::providers::{self, Provider};
-use payhook::publish::memory::MemoryPublisher;
 use payhook::publish::Publisher;
+use payhook::publish::memory::MemoryPublisher;
 use payhook::store::EventStore;
 use payhook::store::memory::MemoryStore;
 use payhook::{App, Config, FixedClock, Limits, ProviderId};
@@ -26,8 +26,14 @@ pub fn test_now() -> OffsetDateTime {
 /// The test secrets (the committed fixtures are signed with these).
 pub fn settings(eightpay_base: &str) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    m.insert("PAYHOOK_ONEBUY_TOKENS".into(), "test-onebuy-token,test-onebuy-token-old".into());
-    m.insert("PAYHOOK_KOYWE_SECRETS".into(), "test-koywe-secret,test-koywe-secret-old".into());
+    m.insert(
+        "PAYHOOK_ONEBUY_TOKENS".into(),
+        "test-onebuy-token,test-onebuy-token-old".into(),
+    );
+    m.insert(
+        "PAYHOOK_KOYWE_SECRETS".into(),
+        "test-koywe-secret,test-koywe-secret-old".into(),
+    );
     m.insert(
         "PAYHOOK_THIRDWEB_SECRETS".into(),
         "test-thirdweb-secret,test-thirdweb-secret-old".into(),
@@ -93,15 +99,15 @@ pub struct Tamper {
 
 pub fn cases(p: ProviderId) -> Vec<Case> {
     let path = events_dir().join(function_of(p)).join("cases.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
 pub fn read_event(p: ProviderId, file: &str) -> serde_json::Value {
     let path = events_dir().join(function_of(p)).join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -221,8 +227,13 @@ impl Harness {
         store: Arc<dyn EventStore>,
         publisher: Arc<dyn Publisher>,
     ) -> App {
-        App::new(self.provider(p), store, publisher, Limits::from(&self.config))
-            .with_clock(self.clock.clone())
+        App::new(
+            self.provider(p),
+            store,
+            publisher,
+            Limits::from(&self.config),
+        )
+        .with_clock(self.clock.clone())
     }
 
     /// The window a provider's time checks use (for stale/inside/future).
@@ -241,8 +252,11 @@ impl Harness {
         let w = self.window(p);
         let one = Duration::from_secs(1);
         let signer: Arc<dyn Provider> = if case.sign == "wrong_secret" {
-            providers::build(p, &config_from(&wrong_settings(&format!("http://{}", self.standin_addr))))
-                .unwrap_or_else(|e| panic!("{e}"))
+            providers::build(
+                p,
+                &config_from(&wrong_settings(&format!("http://{}", self.standin_addr))),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
         } else {
             self.provider(p)
         };
@@ -273,7 +287,11 @@ impl Harness {
                 .as_ref()
                 .unwrap_or_else(|| panic!("{}: tamper case without `tamper`", case.file));
             let text = String::from_utf8_lossy(&body).into_owned();
-            assert!(text.contains(&t.from), "{}: tamper text not in body", case.file);
+            assert!(
+                text.contains(&t.from),
+                "{}: tamper text not in body",
+                case.file
+            );
             body = text.replacen(&t.from, &t.to, 1).into_bytes();
         }
         rewrite_event(&mut ev, &body, &signed.headers, &signed.params);
@@ -315,8 +333,8 @@ impl Harness {
 
 /// Parse and validate every published message against the JSON Schema.
 pub fn validate_all(messages: &[String]) -> Vec<serde_json::Value> {
-    let schema: serde_json::Value = serde_json::from_str(payhook::event::JSON_SCHEMA)
-        .unwrap_or_else(|e| panic!("schema: {e}"));
+    let schema: serde_json::Value =
+        serde_json::from_str(payhook::event::JSON_SCHEMA).unwrap_or_else(|e| panic!("schema: {e}"));
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .build(&schema)
@@ -327,10 +345,17 @@ pub fn validate_all(messages: &[String]) -> Vec<serde_json::Value> {
             let v: serde_json::Value =
                 serde_json::from_str(m).unwrap_or_else(|e| panic!("published non-JSON: {e}"));
             let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "published event {} breaks the schema: {errors:?}", v["event_id"]);
+            assert!(
+                errors.is_empty(),
+                "published event {} breaks the schema: {errors:?}",
+                v["event_id"]
+            );
             // And it reads back as the typed event consumers use.
             let typed: Result<payhook::PaymentEvent, _> = serde_json::from_value(v.clone());
-            assert!(typed.is_ok(), "published event does not deserialize: {typed:?}");
+            assert!(
+                typed.is_ok(),
+                "published event does not deserialize: {typed:?}"
+            );
             v
         })
         .collect()

@@ -37,12 +37,27 @@ async fn every_case_of_every_provider() {
             let (status, body, headers) = h.send_event(&app, &ev).await;
             assert_eq!(status, case.expect, "{ctx}: {body}");
             if status != 200 {
-                assert_eq!(stored_count(&h).await, before_store, "{ctx}: rejected request left a trace");
-                assert_eq!(h.published().len(), before_pub, "{ctx}: rejected request published");
+                assert_eq!(
+                    stored_count(&h).await,
+                    before_store,
+                    "{ctx}: rejected request left a trace"
+                );
+                assert_eq!(
+                    h.published().len(),
+                    before_pub,
+                    "{ctx}: rejected request published"
+                );
                 assert_eq!(body["status"], "rejected", "{ctx}");
-                assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{ctx}: no reason");
+                assert!(
+                    body["error"].as_str().is_some_and(|e| !e.is_empty()),
+                    "{ctx}: no reason"
+                );
                 if status == 405 {
-                    assert_eq!(headers.get("allow").and_then(|v| v.to_str().ok()), Some("POST"), "{ctx}");
+                    assert_eq!(
+                        headers.get("allow").and_then(|v| v.to_str().ok()),
+                        Some("POST"),
+                        "{ctx}"
+                    );
                 }
                 checked += 1;
                 continue;
@@ -67,9 +82,17 @@ async fn every_case_of_every_provider() {
                 }
                 // The same delivery again is a duplicate and publishes nothing.
                 let (status2, body2, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
-                assert_eq!((status2, body2["status"].as_str()), (200, Some("duplicate")), "{ctx}");
+                assert_eq!(
+                    (status2, body2["status"].as_str()),
+                    (200, Some("duplicate")),
+                    "{ctx}"
+                );
                 assert_eq!(body2["event_id"], event_id.as_str(), "{ctx}");
-                assert_eq!(h.published().len(), before_pub + 1, "{ctx}: duplicate published");
+                assert_eq!(
+                    h.published().len(),
+                    before_pub + 1,
+                    "{ctx}: duplicate published"
+                );
             }
             all_published.extend(h.published());
             checked += 1;
@@ -79,7 +102,10 @@ async fn every_case_of_every_provider() {
     // Every fixture's published event validated against the schema above;
     // and every provider contributed accepted events.
     for p in ProviderId::ALL {
-        assert!(all_published.iter().any(|e| e["provider"] == p.as_str()), "{p}: nothing accepted");
+        assert!(
+            all_published.iter().any(|e| e["provider"] == p.as_str()),
+            "{p}: nothing accepted"
+        );
     }
 }
 
@@ -114,7 +140,11 @@ async fn fifty_concurrent_identical_deliveries_publish_once() {
             }
         }
         assert_eq!(accepted, 1, "{p}: accepted {accepted} times");
-        assert_eq!(h.published().len(), before + 1, "{p}: published more than once");
+        assert_eq!(
+            h.published().len(),
+            before + 1,
+            "{p}: published more than once"
+        );
     }
 }
 
@@ -128,7 +158,8 @@ fn koywe_case(event_name: &str) -> payhook_tests::Case {
 /// Rewrite a Koywe event's orderId so that several events share one order.
 fn with_order(ev: &serde_json::Value, order: &str) -> serde_json::Value {
     let mut ev = ev.clone();
-    let body: serde_json::Value = serde_json::from_str(ev["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let body: serde_json::Value =
+        serde_json::from_str(ev["body"].as_str().unwrap_or("{}")).unwrap_or_default();
     let mut body = body;
     body["orderId"] = serde_json::Value::String(order.into());
     ev["body"] = serde_json::Value::String(body.to_string());
@@ -146,7 +177,9 @@ async fn out_of_order_delivery_never_moves_an_order_backwards() {
         let case = koywe_case(name);
         let ev = with_order(&read_event(p, &case.file), order);
         let body = payhook_tests::event_body(&ev);
-        let signed = provider.sign(&body, h.clock_now()).unwrap_or_else(|e| panic!("{e}"));
+        let signed = provider
+            .sign(&body, h.clock_now())
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut ev = ev;
         payhook_tests::rewrite_event(&mut ev, &signed.body, &signed.headers, &signed.params);
         ev
@@ -161,15 +194,29 @@ async fn out_of_order_delivery_never_moves_an_order_backwards() {
             .map(|o| (o.status, o.event_count))
     };
     // completed arrives first, then the earlier events and a late failure.
-    for name in ["crypto_delivered", "payment_received", "payment_created", "crypto_tx_failed"] {
+    for name in [
+        "crypto_delivered",
+        "payment_received",
+        "payment_created",
+        "crypto_tx_failed",
+    ] {
         let (status, body, _) = h.send_event(&app, &send(name)).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("accepted")), "{name}");
-        assert_eq!(order_status().await.map(|o| o.0), Some(payhook::Status::Completed), "after {name}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("accepted")),
+            "{name}"
+        );
+        assert_eq!(
+            order_status().await.map(|o| o.0),
+            Some(payhook::Status::Completed),
+            "after {name}"
+        );
     }
     assert_eq!(order_status().await.map(|o| o.1), Some(4));
     // An unknown event never changes it either.
     let mut ev = send("crypto_delivered");
-    let mut body: serde_json::Value = serde_json::from_str(ev["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let mut body: serde_json::Value =
+        serde_json::from_str(ev["body"].as_str().unwrap_or("{}")).unwrap_or_default();
     body["eventName"] = "something_new".into();
     let signed = provider
         .sign(body.to_string().as_bytes(), h.clock_now())
@@ -180,7 +227,12 @@ async fn out_of_order_delivery_never_moves_an_order_backwards() {
     assert_eq!(order_status().await, Some((payhook::Status::Completed, 5)));
     // A refund moves it forward.
     let later = cases(ProviderId::OnebuyCheckout);
-    assert!(later.iter().any(|c| c.status.as_deref() == Some("refunded")), "checkout has a refund case");
+    assert!(
+        later
+            .iter()
+            .any(|c| c.status.as_deref() == Some("refunded")),
+        "checkout has a refund case"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +260,10 @@ async fn wrong_method_is_405_with_allow() {
             ev["requestContext"]["http"]["method"] = method.into();
             let (status, _, headers) = h.send_event(&app, &ev).await;
             assert_eq!(status, 405, "{p} {method}");
-            assert_eq!(headers.get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+            assert_eq!(
+                headers.get("allow").and_then(|v| v.to_str().ok()),
+                Some("POST")
+            );
         }
     }
     assert_eq!(stored_count(&h).await, 0);
@@ -232,7 +287,11 @@ async fn bad_base64_is_400() {
 fn faulty(h: &Harness, p: ProviderId) -> (payhook::App, Arc<FaultyStore>, Arc<FaultyPublisher>) {
     let store = Arc::new(FaultyStore::new(h.store.clone()));
     let publisher = Arc::new(FaultyPublisher::new(h.publisher.clone()));
-    (h.app_with(p, store.clone(), publisher.clone()), store, publisher)
+    (
+        h.app_with(p, store.clone(), publisher.clone()),
+        store,
+        publisher,
+    )
 }
 
 #[tokio::test]
@@ -248,7 +307,11 @@ async fn claim_failure_is_503_and_the_retry_is_accepted() {
         store.faults.claim_throttled.store(1, Ordering::SeqCst);
         assert_eq!(h.send_event(&app, &ev).await.0, 503, "{p}: throttled");
         let (status, body, _) = h.send_event(&app, &ev).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("accepted")), "{p}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("accepted")),
+            "{p}"
+        );
         assert_eq!(h.published().len(), before + 1);
     }
 }
@@ -266,10 +329,18 @@ async fn publish_failure_is_503_and_the_retry_publishes_once() {
         assert_eq!(h.send_event(&app, &ev).await.0, 503, "{p}: throttled");
         assert_eq!(h.published().len(), before, "{p}");
         let (status, body, _) = h.send_event(&app, &ev).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("accepted")), "{p}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("accepted")),
+            "{p}"
+        );
         assert_eq!(h.published().len(), before + 1, "{p}");
         let (status, body, _) = h.send_event(&app, &ev).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")), "{p}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("duplicate")),
+            "{p}"
+        );
     }
 }
 
@@ -306,9 +377,16 @@ async fn crash_between_publish_and_complete_loses_nothing() {
     assert_eq!(published.len(), 2);
     assert_eq!(published[0]["event_id"], published[1]["event_id"]);
     // Nothing is left for the next sweep.
-    let again = payhook::pipeline::sweep(&*store, &*h.publisher, h.clock_now(), Duration::from_secs(60), Duration::from_secs(30), 100)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = payhook::pipeline::sweep(
+        &*store,
+        &*h.publisher,
+        h.clock_now(),
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+        100,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.found, 0);
 }
 
@@ -326,7 +404,11 @@ async fn complete_failure_is_503_and_the_retry_completes() {
     assert_eq!((status, body["status"].as_str()), (200, Some("accepted")));
     let published = h.published();
     assert!(published.len() <= 2 && !published.is_empty());
-    assert!(published.iter().all(|e| e["event_id"] == published[0]["event_id"]));
+    assert!(
+        published
+            .iter()
+            .all(|e| e["event_id"] == published[0]["event_id"])
+    );
     let (status, body, _) = h.send_event(&app, &ev).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("duplicate")));
 }

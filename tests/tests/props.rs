@@ -56,7 +56,9 @@ fn with_body(ev: &serde_json::Value, body: &[u8]) -> serde_json::Value {
     // Bytes that are not UTF-8 travel base64-encoded, as API Gateway sends them.
     if std::str::from_utf8(body).is_err() {
         use base64::Engine as _;
-        ev["body"] = base64::engine::general_purpose::STANDARD.encode(body).into();
+        ev["body"] = base64::engine::general_purpose::STANDARD
+            .encode(body)
+            .into();
         ev["isBase64Encoded"] = true.into();
     }
     ev
@@ -109,17 +111,27 @@ proptest! {
 /// Arbitrary JSON values, with the providers' field names likely.
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
     let key = prop_oneof![
-        Just("eventName".to_owned()), Just("orderId".to_owned()), Just("timeStamp".to_owned()),
-        Just("signature".to_owned()), Just("id".to_owned()), Just("type".to_owned()),
-        Just("data".to_owned()), Just("version".to_owned()), Just("status".to_owned()),
-        Just("event".to_owned()), Just("stage".to_owned()), Just("order_id".to_owned()),
+        Just("eventName".to_owned()),
+        Just("orderId".to_owned()),
+        Just("timeStamp".to_owned()),
+        Just("signature".to_owned()),
+        Just("id".to_owned()),
+        Just("type".to_owned()),
+        Just("data".to_owned()),
+        Just("version".to_owned()),
+        Just("status".to_owned()),
+        Just("event".to_owned()),
+        Just("stage".to_owned()),
+        Just("order_id".to_owned()),
         "[a-z]{1,8}",
     ];
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
         ".{0,12}".prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, move |inner| {

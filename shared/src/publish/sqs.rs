@@ -142,7 +142,10 @@ mod tests {
     fn group_ids() {
         assert_eq!(message_group_id(&ev("o-1")), "koywe#o-1");
         let long = message_group_id(&ev(&"x".repeat(200)));
-        assert!(long.starts_with("koywe#sha256:") && long.len() <= MAX_ID_LEN, "{long}");
+        assert!(
+            long.starts_with("koywe#sha256:") && long.len() <= MAX_ID_LEN,
+            "{long}"
+        );
         assert!(message_group_id(&ev("pedido ñ")).starts_with("koywe#sha256:"));
     }
 }

@@ -474,7 +474,9 @@ fn now_rfc3339(now: OffsetDateTime) -> Result<AttributeValue, StoreError> {
 
 /// Which cancellation reason code a transaction failure carries per item
 /// (`None` when the failure is not a cancellation).
-fn cancellation(e: &SdkError<TransactWriteItemsError, HttpResponse>) -> Option<&[CancellationReason]> {
+fn cancellation(
+    e: &SdkError<TransactWriteItemsError, HttpResponse>,
+) -> Option<&[CancellationReason]> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
             Some(t.cancellation_reasons())
@@ -621,7 +623,10 @@ impl EventStore for DynamoStore {
             return Err(StoreError::Throttled);
         }
         if reason_is(reasons.first(), "ConditionalCheckFailed") {
-            let reason = reasons.first().cloned().unwrap_or_else(|| CancellationReason::builder().build());
+            let reason = reasons
+                .first()
+                .cloned()
+                .unwrap_or_else(|| CancellationReason::builder().build());
             return self.already_published(&reason, &rec.event_id).await;
         }
         if !reason_is(reasons.get(1), "ConditionalCheckFailed") {
@@ -640,7 +645,10 @@ impl EventStore for DynamoStore {
         if reasons.iter().any(|r| is_throttle(r.code())) {
             return Err(StoreError::Throttled);
         }
-        if let Some(reason) = reasons.first().filter(|r| reason_is(Some(r), "ConditionalCheckFailed")) {
+        if let Some(reason) = reasons
+            .first()
+            .filter(|r| reason_is(Some(r), "ConditionalCheckFailed"))
+        {
             return self.already_published(reason, &rec.event_id).await;
         }
         Err(StoreError::unavailable(e))
@@ -689,7 +697,11 @@ impl EventStore for DynamoStore {
             }
         }
         found.sort_by(|a, b| (a.received_at, &a.event_id).cmp(&(b.received_at, &b.event_id)));
-        Ok(found.into_iter().take(limit).map(EventItem::record).collect())
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(EventItem::record)
+            .collect())
     }
 
     async fn take_over(
@@ -770,15 +782,17 @@ mod tests {
         assert_eq!(event_pk("ab"), "EVENT#ab");
         assert_eq!(order_pk(ProviderId::Koywe, "o-1"), "ORDER#koywe#o-1");
         assert_eq!(user_pk("Ana@Example.com"), "USER#ana@example.com");
-        let shards: std::collections::BTreeSet<u32> =
-            (0..200).map(|i| sweep_shard(&format!("{i:032x}"))).collect();
+        let shards: std::collections::BTreeSet<u32> = (0..200)
+            .map(|i| sweep_shard(&format!("{i:032x}")))
+            .collect();
         assert_eq!(shards.len(), SWEEP_SHARDS as usize);
         assert_eq!(sweep_shard("abc"), sweep_shard("abc"));
     }
 
     #[test]
     fn millis_round_trip() {
-        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         assert_eq!(from_millis(millis(t)), t);
     }
 
@@ -794,7 +808,12 @@ mod tests {
             event_json: "{}".into(),
             received_at: OffsetDateTime::UNIX_EPOCH,
         };
-        let it = EventItem::new(&rec, OffsetDateTime::UNIX_EPOCH, Duration::from_secs(30), 30);
+        let it = EventItem::new(
+            &rec,
+            OffsetDateTime::UNIX_EPOCH,
+            Duration::from_secs(30),
+            30,
+        );
         let item: Item = to_item(&it).unwrap_or_default();
         assert_eq!(item.get("provider"), Some(&s("onebuy-wallet-pay")));
         assert_eq!(item.get("status"), Some(&s("unknown")));

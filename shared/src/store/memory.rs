@@ -88,10 +88,10 @@ impl EventStore for MemoryStore {
 
     async fn release(&self, event_id: &str) -> Result<(), StoreError> {
         let mut st = self.lock()?;
-        if let Some(it) = st.events.get_mut(event_id) {
-            if it.state == EventState::Recorded {
-                it.lease_until = OffsetDateTime::UNIX_EPOCH;
-            }
+        if let Some(it) = st.events.get_mut(event_id)
+            && it.state == EventState::Recorded
+        {
+            it.lease_until = OffsetDateTime::UNIX_EPOCH;
         }
         Ok(())
     }
@@ -177,7 +177,9 @@ impl EventStore for MemoryStore {
                 )
             })
             .collect();
-        v.sort_by(|a, b| (a.rec.received_at, &a.rec.event_id).cmp(&(b.rec.received_at, &b.rec.event_id)));
+        v.sort_by(|a, b| {
+            (a.rec.received_at, &a.rec.event_id).cmp(&(b.rec.received_at, &b.rec.event_id))
+        });
         Ok(v.into_iter()
             .take(filter.limit.unwrap_or(usize::MAX))
             .map(stored)

@@ -173,7 +173,13 @@ pub trait EventStore: Send + Sync {
 }
 
 /// Does `ev` pass `f`? (for adapters that filter in memory).
-pub fn matches(f: &EventFilter, rec_provider: ProviderId, order_id: &str, status: Status, received_at: OffsetDateTime) -> bool {
+pub fn matches(
+    f: &EventFilter,
+    rec_provider: ProviderId,
+    order_id: &str,
+    status: Status,
+    received_at: OffsetDateTime,
+) -> bool {
     f.provider.is_none_or(|p| p == rec_provider)
         && f.order_id.as_deref().is_none_or(|o| o == order_id)
         && f.status.is_none_or(|s| s == status)

@@ -1,0 +1,899 @@
+//! The DynamoDB store and the SQS publisher against a real DynamoDB/SQS API
+//! (moto server on 127.0.0.1). Start it with `scripts/moto.sh` and export
+//! `PAYHOOK_TEST_MOTO=http://127.0.0.1:5055`; these tests fail (never skip)
+//! when it is not running.
+//!
+//! Every test creates its own table and queues (random suffix), from the
+//! definitions in `template.yaml`, so tests run in parallel and the template
+//! and the code cannot drift.
+
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_sqs as sqs;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_smithy_types::body::SdkBody;
+use payhook::event::PaymentEvent;
+use payhook::publish::sqs::SqsPublisher;
+use payhook::publish::{PublishError, Publisher};
+use payhook::store::dynamodb::{DynamoStore, GSI_NAME, PARTITION_KEY, TTL_ATTRIBUTE};
+use payhook::store::{Claim, EventRecord, EventState, EventStore, StoreError};
+use payhook::{ProviderId, Status};
+use serde_yaml::Value as Yaml;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const HINT: &str = "moto is not running: run scripts/moto.sh (pip install 'moto[server]')";
+const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
+const LEASE: Duration = Duration::from_secs(30);
+
+// ------------------------------------------------------------------ moto
+
+/// The moto endpoint, checked to answer; panics with the install hint.
+fn endpoint() -> String {
+    let Ok(ep) = std::env::var("PAYHOOK_TEST_MOTO") else {
+        panic!("{HINT} (PAYHOOK_TEST_MOTO is not set)");
+    };
+    let ep = ep.trim_end_matches('/').to_owned();
+    let host = ep.trim_start_matches("http://");
+    let answered = (|| -> std::io::Result<bool> {
+        use std::io::{Read, Write};
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(host)?
+            .next()
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    })();
+    assert!(
+        matches!(answered, Ok(true)),
+        "{HINT} (no answer from {ep}: {answered:?})"
+    );
+    ep
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(ddb::config::Region::new("us-east-1"))
+        .credentials_provider(ddb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000;
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+// -------------------------------------------------------------- template
+
+fn template() -> Yaml {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn properties<'a>(t: &'a Yaml, resource: &str) -> &'a serde_yaml::Mapping {
+    t["Resources"][resource]["Properties"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("template.yaml: no Resources.{resource}.Properties"))
+}
+
+fn text(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Bool(b) => b.to_string(),
+        Yaml::Number(n) => n.to_string(),
+        other => panic!("template.yaml: expected a scalar, got {other:?}"),
+    }
+}
+
+/// Resolve the CloudFormation intrinsics the queue definitions use:
+/// `!If [IsFifo, a, b]` and `!Ref AWS::NoValue` (→ `None`).
+fn resolve(v: &Yaml, fifo: bool) -> Option<Yaml> {
+    match v {
+        Yaml::Tagged(t) if t.tag == "If" => {
+            let args = t.value.as_sequence().unwrap_or_else(|| panic!("!If {t:?}"));
+            assert_eq!(
+                args[0].as_str(),
+                Some("IsFifo"),
+                "unexpected condition {t:?}"
+            );
+            resolve(if fifo { &args[1] } else { &args[2] }, fifo)
+        }
+        Yaml::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AWS::NoValue") => None,
+        other => Some(other.clone()),
+    }
+}
+
+/// Create the table exactly as `Resources.Table` declares it.
+async fn create_table(client: &ddb::Client, name: &str) {
+    use ddb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let t = template();
+    let p = properties(&t, "Table");
+    let keys = |v: &Yaml| -> Vec<KeySchemaElement> {
+        v.as_sequence()
+            .unwrap_or_else(|| panic!("KeySchema {v:?}"))
+            .iter()
+            .map(|k| {
+                KeySchemaElement::builder()
+                    .attribute_name(text(&k["AttributeName"]))
+                    .key_type(KeyType::from(text(&k["KeyType"]).as_str()))
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
+    };
+    let key_schema = keys(&p["KeySchema"]);
+    assert_eq!(key_schema.len(), 1);
+    assert_eq!(
+        key_schema[0].attribute_name(),
+        PARTITION_KEY,
+        "template key != code key"
+    );
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::from(text(&p["BillingMode"]).as_str()))
+        .set_key_schema(Some(key_schema));
+    for a in p["AttributeDefinitions"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(text(&a["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(
+                    text(&a["AttributeType"]).as_str(),
+                ))
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    let gsis = p["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        gsis.iter()
+            .any(|g| g["IndexName"].as_str() == Some(GSI_NAME)),
+        "template has no index {GSI_NAME}"
+    );
+    for g in &gsis {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(text(&g["IndexName"]))
+                .set_key_schema(Some(keys(&g["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(
+                            text(&g["Projection"]["ProjectionType"]).as_str(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("create_table: {e:?}"));
+    let ttl = &p["TimeToLiveSpecification"];
+    assert_eq!(
+        ttl["AttributeName"].as_str(),
+        Some(TTL_ATTRIBUTE),
+        "template TTL != code TTL"
+    );
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(text(&ttl["AttributeName"]))
+                .enabled(ttl["Enabled"].as_bool() == Some(true))
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("update_time_to_live: {e:?}"));
+}
+
+/// Queue attributes from a queue resource's properties (`fifo` picks the
+/// `IsFifo` branches); `RedrivePolicy` points at `dlq_arn`.
+fn queue_attributes(
+    resource: &str,
+    fifo: bool,
+    dlq_arn: Option<&str>,
+) -> HashMap<QueueAttributeName, String> {
+    let t = template();
+    let mut out = HashMap::new();
+    for (k, v) in properties(&t, resource) {
+        let key = text(k);
+        let Some(v) = resolve(v, fifo) else { continue };
+        let value = if key == "RedrivePolicy" {
+            let arn = dlq_arn.unwrap_or_else(|| panic!("{resource} needs a DLQ"));
+            assert_eq!(
+                v["deadLetterTargetArn"],
+                serde_yaml::from_str::<Yaml>("!GetAtt DeadLetterQueue.Arn").unwrap_or_default()
+            );
+            serde_json::json!({
+                "deadLetterTargetArn": arn,
+                "maxReceiveCount": v["maxReceiveCount"].as_u64().unwrap_or_else(|| panic!("maxReceiveCount")),
+            })
+            .to_string()
+        } else {
+            text(&v)
+        };
+        out.insert(QueueAttributeName::from(key.as_str()), value);
+    }
+    out
+}
+
+/// The event queue (and its DLQ with the redrive policy) as the template
+/// declares them; returns the queue URL.
+async fn create_queue(client: &sqs::Client, fifo: bool) -> String {
+    let suffix = if fifo { ".fifo" } else { "" };
+    let name = unique("payhook");
+    let dlq = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq{suffix}"))
+        .set_attributes(Some(queue_attributes("DeadLetterQueue", fifo, None)))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create dlq: {e:?}"));
+    let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("dlq arn: {e:?}"))
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let attrs = queue_attributes("Queue", fifo, Some(&dlq_arn));
+    assert_eq!(attrs.contains_key(&QueueAttributeName::FifoQueue), fifo);
+    let q = client
+        .create_queue()
+        .queue_name(format!("{name}{suffix}"))
+        .set_attributes(Some(attrs))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create queue: {e:?}"));
+    q.queue_url().unwrap_or_default().to_owned()
+}
+
+// ---------------------------------------------------------- interceptors
+
+/// Counts request attempts sent on the wire.
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "payhook-test-counter"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Replaces the next `remaining` responses by an AWS JSON error response
+/// (`body`), as a throttled service would answer.
+#[derive(Debug, Clone)]
+struct FailNext {
+    remaining: Arc<AtomicUsize>,
+    body: &'static str,
+}
+
+impl Intercept for FailNext {
+    fn name(&self) -> &'static str {
+        "payhook-test-fail-next"
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let armed = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if armed {
+            let resp = ctx.response_mut();
+            *resp.status_mut() = http::StatusCode::BAD_REQUEST.into();
+            for h in [
+                "x-amz-crc32",
+                "content-length",
+                "x-amzn-errortype",
+                "x-amzn-query-error",
+            ] {
+                resp.headers_mut().remove(h);
+            }
+            resp.headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            *resp.body_mut() = SdkBody::from(self.body);
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------- fixtures
+
+struct Env {
+    sdk: aws_config::SdkConfig,
+    table: String,
+    store: DynamoStore,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let sdk = sdk().await;
+        let table = unique("payhook");
+        let client = ddb::Client::new(&sdk);
+        create_table(&client, &table).await;
+        let store = DynamoStore::new(client, &table, 30);
+        Env { sdk, table, store }
+    }
+
+    /// A store on the same table whose client carries `interceptor`
+    /// (retries off, so one failed attempt is one failed call).
+    fn store_with(&self, interceptor: impl Intercept + 'static) -> DynamoStore {
+        let conf = ddb::config::Builder::from(&self.sdk)
+            .interceptor(interceptor)
+            .retry_config(ddb::config::retry::RetryConfig::disabled())
+            .build();
+        DynamoStore::new(ddb::Client::from_conf(conf), &self.table, 30)
+    }
+}
+
+fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> PaymentEvent {
+    let mut e = PaymentEvent::new(
+        ProviderId::Koywe,
+        "onramp",
+        status.as_str(),
+        status,
+        order,
+        received_at,
+        serde_json::json!({ "orderId": order, "n": id }),
+    );
+    e.event_id = id.to_owned();
+    e
+}
+
+fn record(id: &str, order: &str, status: Status, fingerprint: u8) -> EventRecord {
+    EventRecord::new(&event(id, order, status, T0), &[fingerprint; 32])
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+async fn claim(store: &DynamoStore, rec: &EventRecord, now: OffsetDateTime) -> Claim {
+    store
+        .claim(rec, now, LEASE)
+        .await
+        .unwrap_or_else(|e| panic!("claim: {e:?}"))
+}
+
+async fn complete(store: &DynamoStore, rec: &EventRecord, now: OffsetDateTime) {
+    store
+        .complete(rec, now)
+        .await
+        .unwrap_or_else(|e| panic!("complete: {e:?}"));
+}
+
+// ---------------------------------------------------------------- store
+
+#[tokio::test]
+async fn claim_outcomes_and_complete() {
+    let env = Env::new().await;
+    let s = &env.store;
+    let rec = record("e1", "o1", Status::Pending, 1);
+
+    assert_eq!(claim(s, &rec, T0).await, Claim::New);
+    assert_eq!(claim(s, &rec, T0 + secs(1)).await, Claim::InFlight);
+    let other = record("e1", "o1", Status::Pending, 2);
+    assert_eq!(claim(s, &other, T0 + secs(1)).await, Claim::Conflict);
+    // Different payload, even once the lease expired: still a conflict.
+    assert_eq!(claim(s, &other, T0 + secs(60)).await, Claim::Conflict);
+
+    // Lease expired: a retry (received later) takes over, keeping the first
+    // receipt time and event JSON.
+    let mut retry = rec.clone();
+    retry.received_at = T0 + secs(31);
+    retry.event_json = event("e1", "o1", Status::Pending, T0 + secs(31)).to_json();
+    assert_eq!(claim(s, &retry, T0 + secs(31)).await, Claim::TakenOver);
+    assert_eq!(claim(s, &retry, T0 + secs(32)).await, Claim::InFlight);
+    let stored = s
+        .get_event("e1")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("e1 missing"));
+    assert_eq!(stored.state, EventState::Recorded);
+    assert_eq!(stored.received_at, T0);
+    assert_eq!(stored.event_json, rec.event_json);
+    assert_eq!(stored.published_at, None);
+
+    complete(s, &retry, T0 + secs(33)).await;
+    let stored = s
+        .get_event("e1")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("e1 missing"));
+    assert_eq!(stored.state, EventState::Published);
+    assert_eq!(stored.published_at, Some(T0 + secs(33)));
+    assert_eq!(claim(s, &rec, T0 + secs(34)).await, Claim::Duplicate);
+    assert_eq!(claim(s, &rec, T0 + secs(3600)).await, Claim::Duplicate);
+    assert_eq!(claim(s, &other, T0 + secs(34)).await, Claim::Conflict);
+    // complete is idempotent and does not count the event twice.
+    complete(s, &rec, T0 + secs(35)).await;
+    let orders = s.list_orders().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].event_count, 1);
+    assert_eq!(orders[0].status, Status::Pending);
+
+    // release gives the lease back at once.
+    let r2 = record("e2", "o1", Status::Completed, 3);
+    assert_eq!(claim(s, &r2, T0).await, Claim::New);
+    s.release("e2").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(claim(s, &r2, T0 + secs(1)).await, Claim::TakenOver);
+    // releasing a published or unknown event is fine and changes nothing.
+    s.release("e1").await.unwrap_or_else(|e| panic!("{e:?}"));
+    s.release("nope").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(claim(s, &rec, T0 + secs(40)).await, Claim::Duplicate);
+
+    // complete of an event never claimed is an error, not a silent success.
+    let ghost = record("ghost", "o9", Status::Pending, 4);
+    assert!(matches!(
+        s.complete(&ghost, T0).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    // get / list
+    assert!(
+        s.get_event("nope")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .is_none()
+    );
+    let all = s
+        .list_events(&payhook::store::EventFilter::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        all.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["e1", "e2"]
+    );
+    let published = s
+        .list_events(&payhook::store::EventFilter {
+            status: Some(Status::Completed),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(published.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_claims_one_new() {
+    let env = Env::new().await;
+    let store = Arc::new(env.store.clone());
+    let rec = record("concurrent", "o1", Status::Completed, 7);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, rec) = (store.clone(), rec.clone());
+            tokio::spawn(async move { store.claim(&rec, T0, LEASE).await })
+        })
+        .collect();
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for t in tasks {
+        let o = t.await.unwrap_or_else(|e| panic!("{e}"));
+        *outcomes.entry(format!("{o:?}")).or_default() += 1;
+    }
+    assert_eq!(outcomes.get("Ok(New)"), Some(&1), "{outcomes:?}");
+    assert_eq!(outcomes.get("Ok(InFlight)"), Some(&49), "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn order_status_only_moves_forward() {
+    let env = Env::new().await;
+    let s = &env.store;
+    let order = |env: &Env| {
+        let s = env.store.clone();
+        async move {
+            let v = s.list_orders().await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(v.len(), 1, "{v:?}");
+            v.into_iter().next().unwrap_or_else(|| unreachable!())
+        }
+    };
+    // The first event of an order is unknown: the order exists, rank 0.
+    let steps = [
+        ("u1", Status::Unknown, Status::Unknown, "u1"),
+        ("p1", Status::Pending, Status::Pending, "p1"),
+        ("c1", Status::Completed, Status::Completed, "c1"),
+        ("f1", Status::Failed, Status::Completed, "c1"),
+        ("u2", Status::Unknown, Status::Completed, "c1"),
+        ("c2", Status::Completed, Status::Completed, "c1"),
+        ("r1", Status::Refunded, Status::Refunded, "r1"),
+        ("p2", Status::Pending, Status::Refunded, "r1"),
+    ];
+    for (i, (id, status, want, last)) in steps.into_iter().enumerate() {
+        let rec = record(id, "o1", status, 10);
+        let now = T0 + secs(i as u64);
+        assert_eq!(claim(s, &rec, now).await, Claim::New);
+        complete(s, &rec, now).await;
+        let o = order(&env).await;
+        assert_eq!(
+            (o.status, o.last_event_id.as_str()),
+            (want, last),
+            "after {id}"
+        );
+        assert_eq!(o.event_count, i as u64 + 1, "after {id}");
+        assert_eq!(o.provider, ProviderId::Koywe);
+        assert_eq!(o.order_id, "o1");
+    }
+}
+
+#[tokio::test]
+async fn stuck_finds_expired_leases_only() {
+    let env = Env::new().await;
+    let s = &env.store;
+    let a = record("a", "o1", Status::Pending, 1); // lease 30 s, abandoned
+    let b = record("b", "o2", Status::Pending, 1); // long lease
+    let c = record("c", "o3", Status::Pending, 1); // published
+    let d = record("d", "o4", Status::Pending, 1); // released
+    assert_eq!(claim(s, &a, T0).await, Claim::New);
+    assert_eq!(s.claim(&b, T0, secs(600)).await.ok(), Some(Claim::New));
+    assert_eq!(claim(s, &c, T0).await, Claim::New);
+    complete(s, &c, T0).await;
+    assert_eq!(claim(s, &d, T0 + secs(5)).await, Claim::New);
+
+    let ids = |v: Vec<EventRecord>| v.into_iter().map(|r| r.event_id).collect::<Vec<_>>();
+    let stuck = |before| {
+        let s = s.clone();
+        async move {
+            s.stuck(before, 10)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        }
+    };
+    assert!(stuck(T0).await.is_empty());
+    s.release("d").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(ids(stuck(T0).await), ["d"]);
+    let found = stuck(T0 + secs(60)).await;
+    assert_eq!(
+        found
+            .iter()
+            .map(|r| r.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "d"]
+    );
+    assert_eq!(found[0].event_json, a.event_json);
+    assert_eq!(found[0].payload_sha256, a.payload_sha256);
+    assert_eq!(found[0].received_at, a.received_at);
+    assert_eq!(
+        ids(s.stuck(T0 + secs(60), 1).await.unwrap_or_default()).len(),
+        1
+    );
+
+    let now = T0 + secs(60);
+    assert!(
+        s.take_over("a", now, LEASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    assert!(
+        !s.take_over("a", now, LEASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    assert!(
+        !s.take_over("b", now, LEASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    assert!(
+        !s.take_over("c", now, LEASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    assert!(
+        !s.take_over("zz", now, LEASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    assert_eq!(ids(stuck(now).await), ["d"]);
+    // The taken-over lease expires in turn; after complete it is gone.
+    assert_eq!(ids(stuck(now + secs(31)).await), ["a", "d"]);
+    complete(s, &a, now).await;
+    assert_eq!(ids(stuck(now + secs(3600)).await), ["b", "d"]);
+}
+
+#[tokio::test]
+async fn sweeper_publishes_an_abandoned_event_once() {
+    let env = Env::new().await;
+    let sqs_client = sqs::Client::new(&env.sdk);
+    let url = create_queue(&sqs_client, true).await;
+    let publisher = SqsPublisher::new(sqs_client.clone(), &url);
+    let rec = record("swept", "o1", Status::Completed, 1);
+    // The delivery claimed it and "died" before publishing.
+    assert_eq!(claim(&env.store, &rec, T0).await, Claim::New);
+    let now = T0 + secs(120);
+    let report = payhook::pipeline::sweep(&env.store, &publisher, now, secs(60), LEASE, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((report.found, report.published), (1, 1), "{report:?}");
+    let again = payhook::pipeline::sweep(&env.store, &publisher, now, secs(60), LEASE, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(again.found, 0, "{again:?}");
+    let msgs = receive_all(&sqs_client, &url).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].body(), Some(rec.event_json.as_str()));
+    assert_eq!(claim(&env.store, &rec, now).await, Claim::Duplicate);
+}
+
+// ---------------------------------------------------------------- queue
+
+async fn receive_all(client: &sqs::Client, url: &str) -> Vec<sqs::types::Message> {
+    let mut out = Vec::new();
+    loop {
+        let r = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive: {e:?}"));
+        let got = r.messages.unwrap_or_default();
+        if got.is_empty() {
+            return out;
+        }
+        for m in &got {
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("delete: {e:?}"));
+        }
+        out.extend(got);
+    }
+}
+
+fn attr<'a>(m: &'a sqs::types::Message, name: &str) -> Option<&'a str> {
+    m.message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(|v| {
+            assert_eq!(v.data_type(), "String");
+            v.string_value()
+        })
+}
+
+async fn publish_twice(fifo: bool) -> (Vec<sqs::types::Message>, PaymentEvent) {
+    let sdk = sdk().await;
+    let client = sqs::Client::new(&sdk);
+    let url = create_queue(&client, fifo).await;
+    let p = SqsPublisher::new(client.clone(), &url);
+    assert_eq!(p.is_fifo(), fifo);
+    let ev = event(
+        "0123456789abcdef0123456789abcdef",
+        "order-7",
+        Status::Completed,
+        T0,
+    );
+    let json = ev.to_json();
+    p.publish(&ev, &json)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    p.publish(&ev, &json)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let msgs = receive_all(&client, &url).await;
+    for m in &msgs {
+        assert_eq!(m.body(), Some(json.as_str()));
+        assert_eq!(attr(m, "provider"), Some("koywe"));
+        assert_eq!(attr(m, "status"), Some("completed"));
+        assert_eq!(attr(m, "provider_event"), Some("completed"));
+        assert_eq!(attr(m, "schema"), Some("payhook.payment_event/v1"));
+        let body: serde_json::Value =
+            serde_json::from_str(m.body().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(body["event_id"], ev.event_id.as_str());
+    }
+    (msgs, ev)
+}
+
+#[tokio::test]
+async fn sqs_fifo_groups_by_order_and_dedupes_by_event_id() {
+    let (msgs, ev) = publish_twice(true).await;
+    assert_eq!(msgs.len(), 1, "FIFO deduplication let a copy through");
+    let sys = msgs[0].attributes().cloned().unwrap_or_default();
+    assert_eq!(
+        sys.get(&MessageSystemAttributeName::MessageGroupId)
+            .map(String::as_str),
+        Some("koywe#order-7")
+    );
+    assert_eq!(
+        sys.get(&MessageSystemAttributeName::MessageDeduplicationId),
+        Some(&ev.event_id)
+    );
+}
+
+#[tokio::test]
+async fn sqs_standard_queue_delivers_at_least_once() {
+    let (msgs, _) = publish_twice(false).await;
+    // A standard queue has no deduplication: consumers dedupe by event_id.
+    assert_eq!(msgs.len(), 2);
+}
+
+// ----------------------------------------------------------- throttling
+
+const DDB_THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#;
+const DDB_THROTTLING: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
+const DDB_INTERNAL: &str =
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#;
+const SQS_THROTTLED: &str =
+    r#"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"slow down"}"#;
+
+#[tokio::test]
+async fn throttling_and_service_errors_stay_typed() {
+    let env = Env::new().await;
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(0)),
+        body: DDB_THROTTLED,
+    };
+    let s = env.store_with(fail.clone());
+    let rec = record("t1", "o1", Status::Pending, 1);
+    fail.remaining.store(1, Ordering::SeqCst);
+    assert!(matches!(
+        s.claim(&rec, T0, LEASE).await,
+        Err(StoreError::Throttled)
+    ));
+    // The (lost) answer hid a write that happened: the retry is safe.
+    assert_eq!(claim(&s, &rec, T0 + secs(1)).await, Claim::InFlight);
+    fail.remaining.store(1, Ordering::SeqCst);
+    assert!(matches!(
+        s.complete(&rec, T0).await,
+        Err(StoreError::Throttled)
+    ));
+    complete(&s, &rec, T0).await;
+
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(1)),
+        body: DDB_THROTTLING,
+    };
+    let s = env.store_with(fail.clone());
+    assert!(matches!(
+        s.get_event("t1").await,
+        Err(StoreError::Throttled)
+    ));
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(1)),
+        body: DDB_INTERNAL,
+    };
+    let s = env.store_with(fail.clone());
+    match s.claim(&rec, T0, LEASE).await {
+        Err(StoreError::Unavailable(e)) => {
+            // The SdkError itself, not a string.
+            assert!(
+                e.downcast_ref::<ddb::error::SdkError<
+                    ddb::operation::update_item::UpdateItemError,
+                    ddb::config::http::HttpResponse,
+                >>()
+                .is_some(),
+                "{e:?}"
+            );
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(1)),
+        body: SQS_THROTTLED,
+    };
+    let conf = sqs::config::Builder::from(&env.sdk)
+        .interceptor(fail)
+        .retry_config(sqs::config::retry::RetryConfig::disabled())
+        .build();
+    let sqs_client = sqs::Client::from_conf(conf);
+    let url = create_queue(&sqs::Client::new(&env.sdk), true).await;
+    let p = SqsPublisher::new(sqs_client, url);
+    let ev = event("t1", "o1", Status::Pending, T0);
+    assert!(matches!(
+        p.publish(&ev, &ev.to_json()).await,
+        Err(PublishError::Throttled)
+    ));
+    p.publish(&ev, &ev.to_json())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+// --------------------------------------------------------------- budget
+
+#[tokio::test]
+async fn request_budget() {
+    let env = Env::new().await;
+    let counter = Counter::default();
+    let s = env.store_with(counter.clone());
+
+    let first = record("b1", "o1", Status::Completed, 1);
+    assert_eq!(claim(&s, &first, T0).await, Claim::New);
+    complete(&s, &first, T0).await;
+    let new_forward = counter.take();
+
+    assert_eq!(claim(&s, &first, T0).await, Claim::Duplicate);
+    let duplicate = counter.take();
+
+    let later = record("b2", "o1", Status::Failed, 2); // does not move the order
+    assert_eq!(claim(&s, &later, T0).await, Claim::New);
+    complete(&s, &later, T0).await;
+    let new_not_forward = counter.take();
+
+    assert_eq!(claim(&s, &later, T0 + secs(1)).await, Claim::Duplicate);
+    let duplicate2 = counter.take();
+
+    let sqs_counter = Counter::default();
+    let conf = sqs::config::Builder::from(&env.sdk)
+        .interceptor(sqs_counter.clone())
+        .build();
+    let url = create_queue(&sqs::Client::new(&env.sdk), true).await;
+    let p = SqsPublisher::new(sqs::Client::from_conf(conf), url);
+    let ev = event("b3", "o1", Status::Pending, T0);
+    p.publish(&ev, &ev.to_json())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let publish = sqs_counter.take();
+
+    eprintln!(
+        "request budget: duplicate={duplicate}/{duplicate2} DynamoDB, new event (order moves)={new_forward}, \
+         new event (order does not move)={new_not_forward} DynamoDB, publish={publish} SQS"
+    );
+    assert_eq!((duplicate, duplicate2), (1, 1));
+    assert_eq!(new_forward, 2);
+    assert_eq!(new_not_forward, 3);
+    assert_eq!(publish, 1);
+}
