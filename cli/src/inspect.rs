@@ -47,6 +47,7 @@ async fn published(
                 .await?;
             Ok(rows.into_iter().map(|r| r.body).collect())
         }
+        Backend::Memory => Err(memory_backend()),
         Backend::Aws => {
             let cfg = crate::settings::Settings::load(data_dir)?.config()?;
             let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;
@@ -66,6 +67,12 @@ async fn published(
                 .collect())
         }
     }
+}
+
+fn memory_backend() -> CliError {
+    CliError::Usage(
+        "the memory backend lives inside `payhook serve`: there is nothing to inspect".into(),
+    )
 }
 
 pub async fn events(backend: Backend, data_dir: &Path, q: EventQuery) -> Result<(), CliError> {
@@ -108,6 +115,7 @@ pub async fn events(backend: Backend, data_dir: &Path, q: EventQuery) -> Result<
 pub async fn orders(backend: Backend, data_dir: &Path, json: bool) -> Result<(), CliError> {
     let orders = match backend {
         Backend::Embedded => open_embedded(data_dir)?.list_orders().await?,
+        Backend::Memory => return Err(memory_backend()),
         Backend::Aws => {
             let cfg = crate::settings::Settings::load(data_dir)?.config()?;
             let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;

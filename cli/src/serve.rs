@@ -23,6 +23,8 @@ pub const STANDIN_PREFIX: &str = "/__dev/8pay-api";
 pub enum Backend {
     /// SQLite file under the data dir (default).
     Embedded,
+    /// In process memory only: nothing survives a restart (benchmarks, demos).
+    Memory,
     /// DynamoDB + SQS (`PAYHOOK_TABLE`, `PAYHOOK_QUEUE_URL`, standard AWS
     /// settings; `AWS_ENDPOINT_URL` for moto).
     Aws,
@@ -51,6 +53,10 @@ pub async fn backend(
             let outbox = payhook::publish::sqlite::SqliteOutbox::new(&store);
             Ok((Arc::new(store), Arc::new(outbox)))
         }
+        Backend::Memory => Ok((
+            Arc::new(payhook::store::memory::MemoryStore::new()),
+            Arc::new(payhook::publish::memory::MemoryPublisher::new()),
+        )),
         Backend::Aws => {
             let sdk = payhook::aws::sdk_config().await;
             let (store, publisher) = payhook::aws::aws_backend(cfg, &sdk).await?;
