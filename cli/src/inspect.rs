@@ -51,6 +51,7 @@ async fn published(
         Backend::Aws => {
             let cfg = crate::settings::Settings::load(data_dir)?.config()?;
             let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;
+            let store: std::sync::Arc<dyn EventStore> = store;
             let rows = store
                 .list_events(&EventFilter {
                     provider: q.provider,
@@ -119,6 +120,7 @@ pub async fn orders(backend: Backend, data_dir: &Path, json: bool) -> Result<(),
         Backend::Aws => {
             let cfg = crate::settings::Settings::load(data_dir)?.config()?;
             let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;
+            let store: std::sync::Arc<dyn EventStore> = store;
             store.list_orders().await?
         }
     };
@@ -143,5 +145,78 @@ pub async fn orders(backend: Backend, data_dir: &Path, json: bool) -> Result<(),
         );
     }
     println!("{} order(s)", orders.len());
+    Ok(())
+}
+
+/// The users store of the configured backend (the embedded one is created
+/// if missing, so users can be added before the first `serve`).
+async fn users_store(
+    backend: Backend,
+    data_dir: &Path,
+) -> Result<std::sync::Arc<dyn payhook::store::Store>, CliError> {
+    if backend == Backend::Memory {
+        return Err(memory_backend());
+    }
+    let cfg = crate::settings::Settings::load(data_dir)?.config()?;
+    let (store, _) = crate::serve::backend(backend, data_dir, &cfg).await?;
+    Ok(store)
+}
+
+fn email_arg(email: &str) -> Result<String, CliError> {
+    payhook::users::normalize_email(email)
+        .ok_or_else(|| CliError::Usage(format!("{email:?} is not an email address")))
+}
+
+pub async fn set_user(
+    backend: Backend,
+    data_dir: &Path,
+    email: &str,
+    decision: payhook::users::Decision,
+    reason: Option<String>,
+) -> Result<(), CliError> {
+    let email = email_arg(email)?;
+    let store = users_store(backend, data_dir).await?;
+    let rec = payhook::validation::set_user(&*store, &email, decision, reason).await?;
+    let at = rec
+        .updated_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    println!("{} {} (at {at})", rec.decision.as_str(), rec.email);
+    Ok(())
+}
+
+pub async fn remove_user(backend: Backend, data_dir: &Path, email: &str) -> Result<(), CliError> {
+    let email = email_arg(email)?;
+    let store = users_store(backend, data_dir).await?;
+    if store.remove_user(&email).await? {
+        println!("removed {email}");
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!("no user {email}")))
+    }
+}
+
+pub async fn list_users(backend: Backend, data_dir: &Path, json: bool) -> Result<(), CliError> {
+    let store = users_store(backend, data_dir).await?;
+    let users = store.list_users().await?;
+    for u in &users {
+        if json {
+            println!("{}", serde_json::to_string(u).unwrap_or_default());
+        } else {
+            let at = u
+                .updated_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            println!(
+                "{:<6}  {:<40}  {at}  {}",
+                u.decision.as_str(),
+                u.email,
+                u.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if !json {
+        println!("{} user(s)", users.len());
+    }
     Ok(())
 }

@@ -83,6 +83,34 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the users Koywe's user-validation callback answers for.
+    Users {
+        #[command(subcommand)]
+        action: UsersCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// Answer `true` for this user.
+    Allow {
+        email: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Answer `false` for this user.
+    Block {
+        email: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Forget this user (the default policy applies again).
+    Remove { email: String },
+    /// List users and their decisions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Everything the CLI can fail with.
@@ -192,5 +220,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
         Cmd::Orders { json } => inspect::orders(cli.backend, &cli.data_dir, json).await,
+        Cmd::Users { action } => {
+            use payhook::users::Decision;
+            let (b, d) = (cli.backend, &cli.data_dir);
+            match action {
+                UsersCmd::Allow { email, reason } => {
+                    inspect::set_user(b, d, &email, Decision::Allow, reason).await
+                }
+                UsersCmd::Block { email, reason } => {
+                    inspect::set_user(b, d, &email, Decision::Block, reason).await
+                }
+                UsersCmd::Remove { email } => inspect::remove_user(b, d, &email).await,
+                UsersCmd::List { json } => inspect::list_users(b, d, json).await,
+            }
+        }
     }
 }

@@ -9,7 +9,8 @@ use axum::routing::{any, get};
 use payhook::pipeline::{Limits, Reply};
 use payhook::providers::{self, Provider};
 use payhook::publish::Publisher;
-use payhook::store::EventStore;
+use payhook::store::{EventStore, Store};
+use payhook::validation::{self, Validator};
 use payhook::{App, ProviderId};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ pub async fn backend(
     kind: Backend,
     data_dir: &std::path::Path,
     cfg: &payhook::Config,
-) -> Result<(Arc<dyn EventStore>, Arc<dyn Publisher>), CliError> {
+) -> Result<(Arc<dyn Store>, Arc<dyn Publisher>), CliError> {
     match kind {
         Backend::Embedded => {
             std::fs::create_dir_all(data_dir).map_err(|e| CliError::Io {
@@ -83,7 +84,8 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     let dev_standin = settings.uses_dev_standin();
     let cfg = settings.config_for(&format!("http://{addr}"))?;
-    let (store, publisher) = backend(opts.backend, &opts.data_dir, &cfg).await?;
+    let (backend_store, publisher) = backend(opts.backend, &opts.data_dir, &cfg).await?;
+    let store: Arc<dyn EventStore> = backend_store.clone();
     let limits = Limits::from(&cfg);
 
     let mut router = Router::new().route("/healthz", get(|| async { "ok" }));
@@ -98,6 +100,17 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             }
             Err(e) => lines.push(format!("  {id}: not configured ({e})")),
         }
+    }
+    match Validator::from_config(&cfg, backend_store.clone()) {
+        Ok(v) => {
+            lines.push(format!(
+                "  POST {} (auth: {})",
+                validation::ROUTE,
+                v.auth.method()
+            ));
+            router = router.route(validation::ROUTE, any(validate).with_state(Arc::new(v)));
+        }
+        Err(e) => lines.push(format!("  user validation: not configured ({e})")),
     }
     if dev_standin {
         router = router.nest(
@@ -201,6 +214,26 @@ async fn webhook(
         }
     };
     app.process(&method, &headers, &params, &bytes)
+        .await
+        .to_http::<axum::body::Body>()
+        .into_response()
+}
+
+async fn validate(
+    State(v): State<Arc<Validator>>,
+    method: http::Method,
+    headers: http::HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let bytes = match axum::body::to_bytes(body, validation::MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Reply::error(413, "body too large")
+                .to_http::<axum::body::Body>()
+                .into_response();
+        }
+    };
+    v.process(&method, &headers, &bytes)
         .await
         .to_http::<axum::body::Body>()
         .into_response()

@@ -110,6 +110,10 @@ impl Settings {
         m.insert("PAYHOOK_KOYWE_SECRETS".to_owned(), tok("dev-koywe"));
         m.insert("PAYHOOK_THIRDWEB_SECRETS".to_owned(), tok("dev-thirdweb"));
         m.insert(
+            "PAYHOOK_VALIDATION_AUTH".to_owned(),
+            format!("bearer:{}", tok("dev-validation")),
+        );
+        m.insert(
             "PAYHOOK_EIGHTPAY_API_KEYS".to_owned(),
             ["bsc", "ethereum", "polygon", "sandbox"]
                 .iter()

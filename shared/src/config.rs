@@ -50,6 +50,20 @@ pub struct Config {
     pub table: Option<String>,
     /// `PAYHOOK_QUEUE_URL` (AWS backend).
     pub queue_url: Option<String>,
+    /// `PAYHOOK_VALIDATION_AUTH`: how Koywe's user-validation calls
+    /// authenticate (`bearer:…`, `jwt-hs256:…`, `basic:USER:PASSWORD`,
+    /// `header:NAME:VALUE…`). Kept as a secret: it holds credentials.
+    pub validation_auth: Option<Secret>,
+    /// `PAYHOOK_VALIDATION_JWT_ISS` / `PAYHOOK_VALIDATION_JWT_AUD`: required
+    /// issuer / audience of JWTs (unchecked when unset).
+    pub validation_jwt_iss: Option<String>,
+    pub validation_jwt_aud: Option<String>,
+    /// `PAYHOOK_VALIDATION_DEFAULT`: `deny` (default) or `allow` for users
+    /// not in the table.
+    pub validation_default_allow: bool,
+    /// `PAYHOOK_VALIDATION_CACHE_SECS` (default 0 = off): how long a looked-up
+    /// decision is reused in process.
+    pub validation_cache: Duration,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -73,6 +87,10 @@ pub const SETTING_NAMES: &[&str] = &[
     "PAYHOOK_TABLE",
     "PAYHOOK_QUEUE_URL",
     "PAYHOOK_VALIDATION_AUTH",
+    "PAYHOOK_VALIDATION_JWT_ISS",
+    "PAYHOOK_VALIDATION_JWT_AUD",
+    "PAYHOOK_VALIDATION_DEFAULT",
+    "PAYHOOK_VALIDATION_CACHE_SECS",
 ];
 
 impl Config {
@@ -154,6 +172,23 @@ impl Config {
             retention_days: u32::try_from(num("PAYHOOK_RETENTION_DAYS", 30)?).unwrap_or(u32::MAX),
             table: get("PAYHOOK_TABLE"),
             queue_url: get("PAYHOOK_QUEUE_URL"),
+            validation_auth: get("PAYHOOK_VALIDATION_AUTH").map(Secret::new),
+            validation_jwt_iss: get("PAYHOOK_VALIDATION_JWT_ISS"),
+            validation_jwt_aud: get("PAYHOOK_VALIDATION_JWT_AUD"),
+            validation_default_allow: match get("PAYHOOK_VALIDATION_DEFAULT")
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("deny") => false,
+                Some("allow") => true,
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        name: "PAYHOOK_VALIDATION_DEFAULT",
+                        why: "expected `deny` or `allow`".into(),
+                    });
+                }
+            },
+            validation_cache: Duration::from_secs(num("PAYHOOK_VALIDATION_CACHE_SECS", 0)?),
         })
     }
 

@@ -18,14 +18,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         })
         .unwrap_or_default();
     let (parts, body) = req.into_parts();
-    let bytes: &[u8] = match &body {
-        Body::Empty => &[],
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
     let reply = app
-        .process(&parts.method, &parts.headers, &params, bytes)
+        .process(&parts.method, &parts.headers, &params, body_bytes(&body))
         .await;
     to_response(&reply)
 }
@@ -64,4 +58,21 @@ pub fn request_from_event(json: &str) -> Result<Request, Rejection> {
 /// Answer for a request that could not even be turned into a [`Request`].
 pub fn rejection_response(r: &Rejection) -> Response<Body> {
     Reply::error(r.status, &r.reason).to_http()
+}
+
+/// Run a user-validation call through `v` and build the HTTP response.
+pub async fn handle_validation(v: &crate::validation::Validator, req: Request) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    v.process(&parts.method, &parts.headers, body_bytes(&body))
+        .await
+        .to_http()
+}
+
+/// The bytes of a lambda_http body (base64 already decoded by lambda_http).
+fn body_bytes(body: &Body) -> &[u8] {
+    match body {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
 }

@@ -20,6 +20,8 @@ pub mod publish;
 pub mod rejection;
 pub mod secret;
 pub mod store;
+pub mod users;
+pub mod validation;
 
 pub use config::{Config, ConfigError};
 pub use event::{PaymentEvent, ProviderId, Status};

@@ -897,3 +897,98 @@ async fn request_budget() {
     assert_eq!(new_not_forward, 3);
     assert_eq!(publish, 1);
 }
+
+// ------------------------------------------------------------ pipeline
+
+/// One accepted sample per provider through `payhook::App` (the HTTP
+/// handler) on the DynamoDB store and the SQS FIFO queue: 200 `accepted`,
+/// the same delivery again 200 `duplicate`, exactly one message on the
+/// queue, valid against the JSON Schema.
+#[tokio::test]
+async fn every_provider_through_the_app_on_dynamodb_and_sqs() {
+    let env = Env::new().await;
+    let sqs_client = sqs::Client::new(&env.sdk);
+    let url = create_queue(&sqs_client, true).await;
+    let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
+    let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
+    let h = payhook_tests::Harness::new().await;
+    let mut ids = Vec::new();
+    for p in ProviderId::ALL {
+        let case = payhook_tests::cases(p)
+            .into_iter()
+            .find(|c| c.expect == 200 && c.outcome.as_deref().unwrap_or("accepted") == "accepted")
+            .unwrap_or_else(|| panic!("{p}: no accepted case"));
+        let app = h.app_with(p, store.clone(), publisher.clone());
+        let (status, body, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("accepted")),
+            "{p}/{}: {body}",
+            case.file
+        );
+        let (status, again, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+        assert_eq!(
+            (status, again["status"].as_str()),
+            (200, Some("duplicate")),
+            "{p}/{}: {again}",
+            case.file
+        );
+        ids.push(body["event_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let msgs = receive_all(&sqs_client, &url).await;
+    let bodies: Vec<String> = msgs
+        .iter()
+        .map(|m| m.body().unwrap_or_default().to_owned())
+        .collect();
+    let published = payhook_tests::validate_all(&bodies);
+    let mut got: Vec<String> = published
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "one message per accepted delivery");
+    for id in &ids {
+        let stored = env.store.get_event(id).await.ok().flatten();
+        assert_eq!(stored.map(|e| e.state), Some(EventState::Published), "{id}");
+    }
+}
+
+// ---------------------------------------------------------------- users
+
+#[tokio::test]
+async fn users_put_get_remove_list() {
+    use payhook::users::{Decision, UserRecord, UserStore};
+    let env = Env::new().await;
+    let s = &env.store;
+    let ana = UserRecord {
+        email: "ana@example.com".into(),
+        decision: Decision::Block,
+        reason: Some("chargeback".into()),
+        updated_at: T0,
+    };
+    assert_eq!(s.get_user("ana@example.com").await.ok(), Some(None));
+    s.put_user(&ana).await.unwrap_or_else(|e| panic!("{e:?}"));
+    s.put_user(&UserRecord {
+        email: "bo@example.com".into(),
+        decision: Decision::Allow,
+        reason: None,
+        updated_at: T0,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        s.get_user("ana@example.com").await.ok(),
+        Some(Some(ana.clone()))
+    );
+    let all = s.list_users().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["ana@example.com", "bo@example.com"]
+    );
+    assert_eq!(s.remove_user("ana@example.com").await.ok(), Some(true));
+    assert_eq!(s.remove_user("ana@example.com").await.ok(), Some(false));
+    assert_eq!(s.get_user("ana@example.com").await.ok(), Some(None));
+    // Users never show up as events or orders.
+    assert!(s.list_orders().await.unwrap_or_default().is_empty());
+}

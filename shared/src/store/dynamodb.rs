@@ -44,6 +44,7 @@ use super::{
     matches, stored_rank,
 };
 use crate::event::{ProviderId, Status};
+use crate::users::{Decision, UserRecord, UserStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -71,6 +72,7 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 const EVENT_PREFIX: &str = "EVENT#";
 const ORDER_PREFIX: &str = "ORDER#";
+const USER_PREFIX: &str = "USER#";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -148,7 +150,7 @@ pub fn order_pk(provider: ProviderId, order_id: &str) -> String {
 
 /// `pk` of a user item (Koywe user validation).
 pub fn user_pk(email: &str) -> String {
-    format!("USER#{}", email.to_lowercase())
+    format!("{USER_PREFIX}{}", email.to_lowercase())
 }
 
 /// The sweeper-index shard of an event (FNV-1a of the id, stable forever).
@@ -622,12 +624,11 @@ impl EventStore for DynamoStore {
         if reasons.iter().any(|r| is_throttle(r.code())) {
             return Err(StoreError::Throttled);
         }
-        if reason_is(reasons.first(), "ConditionalCheckFailed") {
-            let reason = reasons
-                .first()
-                .cloned()
-                .unwrap_or_else(|| CancellationReason::builder().build());
-            return self.already_published(&reason, &rec.event_id).await;
+        if let Some(reason) = reasons
+            .first()
+            .filter(|r| reason_is(Some(r), "ConditionalCheckFailed"))
+        {
+            return self.already_published(reason, &rec.event_id).await;
         }
         if !reason_is(reasons.get(1), "ConditionalCheckFailed") {
             return Err(StoreError::unavailable(e));
@@ -769,6 +770,94 @@ impl EventStore for DynamoStore {
             v.push(o.state());
         }
         v.sort_by(|a, b| (a.provider, &a.order_id).cmp(&(b.provider, &b.order_id)));
+        Ok(v)
+    }
+}
+
+/// A user item (Koywe user validation).
+#[derive(Debug, Serialize, Deserialize)]
+struct UserItem {
+    pk: String,
+    email: String,
+    decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl UserItem {
+    fn record(self) -> UserRecord {
+        UserRecord {
+            email: self.email,
+            decision: self.decision,
+            reason: self.reason,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    /// One `GetItem` (eventually consistent: decisions change rarely and
+    /// the read costs half).
+    async fn get_user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user_pk(email))))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item
+            .map(|i| from_item::<UserItem>(i).map_err(|e| corrupt("user item", e)))
+            .transpose()
+            .map(|u| u.map(UserItem::record))
+    }
+
+    /// One `PutItem` (replaces the previous decision).
+    async fn put_user(&self, rec: &UserRecord) -> Result<(), StoreError> {
+        let item: Item = to_item(UserItem {
+            pk: user_pk(&rec.email),
+            email: rec.email.to_lowercase(),
+            decision: rec.decision,
+            reason: rec.reason.clone(),
+            updated_at: rec.updated_at,
+        })
+        .map_err(|e| corrupt("user item", e))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    /// One `DeleteItem` with `ReturnValues=ALL_OLD`.
+    async fn remove_user(&self, email: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(user_pk(email))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// **Scans the whole table** (paginated): for the operator CLI only.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let mut v = Vec::new();
+        for item in self.scan_prefix(USER_PREFIX).await? {
+            let u: UserItem = from_item(item).map_err(|e| corrupt("user item", e))?;
+            v.push(u.record());
+        }
+        v.sort_by(|a, b| a.email.cmp(&b.email));
         Ok(v)
     }
 }

@@ -185,3 +185,8 @@ pub fn matches(
         && f.status.is_none_or(|s| s == status)
         && f.since.is_none_or(|t| received_at >= t)
 }
+
+/// A backend that keeps both events and users (every adapter here does).
+pub trait Store: EventStore + crate::users::UserStore {}
+
+impl<T: EventStore + crate::users::UserStore> Store for T {}

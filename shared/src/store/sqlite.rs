@@ -424,3 +424,80 @@ impl EventStore for SqliteStore {
         .await
     }
 }
+
+fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Option<String>, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_user(
+    (email, decision, reason, updated_at): (String, String, Option<String>, i64),
+) -> Result<crate::users::UserRecord, StoreError> {
+    let decision = crate::users::Decision::parse(&decision)
+        .ok_or_else(|| StoreError::Corrupt(format!("user row with decision {decision:?}")))?;
+    Ok(crate::users::UserRecord {
+        email,
+        decision,
+        reason,
+        updated_at: from_nanos(updated_at),
+    })
+}
+
+#[async_trait]
+impl crate::users::UserStore for SqliteStore {
+    async fn get_user(&self, email: &str) -> Result<Option<crate::users::UserRecord>, StoreError> {
+        let email = email.to_owned();
+        let row = Self::with(&self.conn, move |c| {
+            c.query_row(
+                "SELECT email, decision, reason, updated_at FROM users WHERE email = ?1",
+                [email],
+                read_user,
+            )
+            .optional()
+            .map_err(sql)
+        })
+        .await?;
+        row.map(to_user).transpose()
+    }
+
+    async fn put_user(&self, rec: &crate::users::UserRecord) -> Result<(), StoreError> {
+        let rec = rec.clone();
+        Self::with(&self.conn, move |c| {
+            c.execute(
+                "INSERT INTO users (email, decision, reason, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (email) DO UPDATE SET decision = excluded.decision,
+                    reason = excluded.reason, updated_at = excluded.updated_at",
+                params![
+                    rec.email,
+                    rec.decision.as_str(),
+                    rec.reason,
+                    nanos(rec.updated_at)
+                ],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_user(&self, email: &str) -> Result<bool, StoreError> {
+        let email = email.to_owned();
+        Self::with(&self.conn, move |c| {
+            Ok(c.execute("DELETE FROM users WHERE email = ?1", [email])
+                .map_err(sql)?
+                == 1)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<crate::users::UserRecord>, StoreError> {
+        let rows = Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare("SELECT email, decision, reason, updated_at FROM users ORDER BY email")
+                .map_err(sql)?;
+            let rows = st.query_map([], read_user).map_err(sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+        })
+        .await?;
+        rows.into_iter().map(to_user).collect()
+    }
+}

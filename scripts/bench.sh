@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The benchmarks of payhook, in one command: installs its tools from the
+# package registries, builds the release binaries, runs every measurement on
+# 127.0.0.1 and writes BENCHMARKS.md. See bench/run.py for the measurements.
+#
+#   scripts/bench.sh
+#
+# Settings (environment):
+#   CARGO_TARGET_DIR   build directory (default $HOME/.cache/payhook/target)
+#   BENCH_ONLY         comma list of sections to run: criterion,compare,embedded,coldstart
+#                      (default all; the report merges with the last figures of the others)
+#   BENCH_SECONDS      length of each load run (default 10)
+#   BENCH_CONNECTIONS  wrk connections (default 16); BENCH_WRK_THREADS (default 2)
+#   BENCH_COLD_RUNS    starts per Lambda binary (default 10)
+#   BENCH_ARM64=1      also install cargo-lambda + zig and report stripped arm64 sizes (slow)
+#
+# Tools: wrk (Debian, apt-get), express (npm, into bench/node), fastapi +
+# uvicorn[standard] (PyPI, venv in $HOME/.cache/payhook-tools/bench), criterion
+# (crates.io, dev-dependency of shared/). Bounded: each load run lasts
+# BENCH_SECONDS; the whole run is ~10 minutes once the binaries are built.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/payhook/target}"
+TOOLS="$HOME/.cache/payhook-tools"
+VENV="$TOOLS/bench/venv"
+OUT="$ROOT/bench/out"
+ONLY=",${BENCH_ONLY:-criterion,compare,embedded,coldstart},"
+want() { [[ "$ONLY" == *",$1,"* ]]; }
+say() { printf '\n== %s\n' "$*" >&2; }
+mkdir -p "$OUT"
+started=$(date +%s)
+
+# ---------------------------------------------------------------- tools
+say "tools"
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+fi
+command -v node >/dev/null || { echo "bench: node (Node.js) is required" >&2; exit 1; }
+if [ ! -d bench/node/node_modules/express ]; then
+    (cd bench/node && npm install --no-audit --no-fund --silent)
+fi
+if [ ! -x "$VENV/bin/uvicorn" ]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q 'fastapi' 'uvicorn[standard]'
+fi
+
+# ---------------------------------------------------------------- builds
+say "release builds (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+FUNCS=(koywe onebuy-wallet-pay onebuy-checkout eightpay thirdweb)
+pkgs=(-p payhook-cli)
+for f in "${FUNCS[@]}"; do pkgs+=(-p "$f"); done
+cargo build --release "${pkgs[@]}"
+(cd bench/hello-lambda && cargo build --release)
+BIN="$CARGO_TARGET_DIR/release"
+
+# ---------------------------------------------------------------- criterion
+if want criterion; then
+    say "criterion: CPU per webhook"
+    rm -rf "$CARGO_TARGET_DIR/criterion/webhook" "$CARGO_TARGET_DIR/criterion/pipeline"
+    cargo bench -p payhook --bench webhook 2>&1 | tee "$OUT/criterion.txt" >&2
+fi
+
+# ---------------------------------------------------------------- load
+if want compare; then
+    say "side by side: Express, FastAPI, payhook (memory store)"
+    python3 bench/run.py compare --payhook "$BIN/payhook" --venv "$VENV" --out "$OUT/compare.json"
+fi
+if want embedded; then
+    say "payhook serve on the embedded store"
+    python3 bench/run.py embedded --payhook "$BIN/payhook" --out "$OUT/embedded.json"
+fi
+
+# ---------------------------------------------------------------- cold start
+if want coldstart; then
+    say "cold start proxy"
+    args=(--bin "hello-lambda=$BIN/hello-lambda")
+    for f in "${FUNCS[@]}"; do args+=(--bin "$f=$BIN/$f"); done
+    python3 bench/run.py coldstart --runs "${BENCH_COLD_RUNS:-10}" "${args[@]}" --out "$OUT/coldstart.json"
+fi
+
+ARM64=""
+if [ "${BENCH_ARM64:-0}" = 1 ]; then
+    say "arm64 sizes (cargo-lambda)"
+    LVENV="$TOOLS/lambda"
+    [ -x "$LVENV/bin/cargo-lambda" ] || { python3 -m venv "$LVENV" && "$LVENV/bin/pip" install -q cargo-lambda ziglang; }
+    rustup target add aarch64-unknown-linux-gnu >/dev/null
+    lpkgs=()
+    for f in "${FUNCS[@]}"; do lpkgs+=(--bin "$f"); done
+    PATH="$LVENV/bin:$PATH" cargo lambda build --release --arm64 "${lpkgs[@]}" >&2
+    ARM64=$(for f in "${FUNCS[@]}"; do
+        p="$CARGO_TARGET_DIR/lambda/$f/bootstrap"
+        [ -f "$p" ] && awk -v f="$f" -v s="$(stat -c %s "$p")" 'BEGIN { printf "%s %.1f MB, ", f, s / 1e6 }'
+    done | sed 's/, $//')
+    echo "$ARM64" > "$OUT/arm64.txt"
+elif [ -f "$OUT/arm64.txt" ]; then
+    ARM64=$(cat "$OUT/arm64.txt")
+fi
+
+# ---------------------------------------------------------------- report
+say "report"
+python3 bench/run.py report --results "$OUT" --criterion "$CARGO_TARGET_DIR/criterion" \
+    --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64"
+echo "bench: wrote BENCHMARKS.md in $(( $(date +%s) - started )) s" >&2
