@@ -119,6 +119,14 @@ pub fn parse_secret(
 /// otherwise the environment alone. `PAYHOOK_TABLE` and `PAYHOOK_QUEUE_URL`
 /// are required (a Lambda function never falls back to the embedded store).
 pub async fn config_from_env_and_secret() -> Result<(Config, SdkConfig), AwsSetupError> {
+    let (cfg, sdk) = settings_from_env_and_secret().await?;
+    require_aws(&cfg)?;
+    Ok((cfg, sdk))
+}
+
+/// Like [`config_from_env_and_secret`] without requiring the table and the
+/// queue (the user-validation function needs only the table).
+pub async fn settings_from_env_and_secret() -> Result<(Config, SdkConfig), AwsSetupError> {
     let sdk = sdk_config().await;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let cfg = match env(SECRETS_ID_VAR) {
@@ -128,7 +136,6 @@ pub async fn config_from_env_and_secret() -> Result<(Config, SdkConfig), AwsSetu
         }
         None => Config::from_lookup(env)?,
     };
-    require_aws(&cfg)?;
     Ok((cfg, sdk))
 }
 

@@ -1,0 +1,7 @@
+//! Scheduled: republishes events recorded but not published after the lease
+//! and a grace period (`payhook::pipeline::sweep`).
+
+#[tokio::main]
+async fn main() -> Result<(), payhook::lambda::StartError> {
+    payhook::lambda::run_sweeper().await
+}
