@@ -2,6 +2,7 @@
 //! what was recorded and published.
 
 mod inspect;
+mod replay;
 mod send;
 mod serve;
 mod settings;
@@ -50,6 +51,9 @@ enum Cmd {
         /// How often the sweeper republishes events stuck between recorded and published.
         #[arg(long, default_value_t = 10)]
         sweep_every_secs: u64,
+        /// Requests handled at once; more are answered 503 (Retry-After: 1).
+        #[arg(long, env = "PAYHOOK_MAX_IN_FLIGHT", default_value_t = 512)]
+        max_in_flight: usize,
     },
     /// Sign a sample event (an API Gateway event file from events/) as its provider would and post it.
     Send {
@@ -80,6 +84,21 @@ enum Cmd {
     },
     /// Current status of each order.
     Orders {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish recorded events again with the same event id (dry run unless --yes).
+    Replay {
+        /// Event ids to replay.
+        event_ids: Vec<String>,
+        /// Replay every event received at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        /// Really publish (otherwise only list what would be replayed).
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -167,8 +186,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Serve {
             listen,
             sweep_every_secs,
+            max_in_flight,
         } => {
             serve::run(serve::ServeOpts {
+                max_in_flight,
                 listen,
                 data_dir: cli.data_dir,
                 backend: cli.backend,
@@ -188,24 +209,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             status,
             since,
         } => {
-            let provider = provider
-                .map(|p| {
-                    payhook::ProviderId::parse(&p)
-                        .ok_or_else(|| CliError::Usage(format!("unknown provider {p}")))
-                })
-                .transpose()?;
+            let provider = provider.map(|p| parse_provider(&p)).transpose()?;
             let status = status
                 .map(|s| {
                     payhook::Status::parse(&s)
                         .ok_or_else(|| CliError::Usage(format!("unknown status {s}")))
                 })
                 .transpose()?;
-            let since = since
-                .map(|s| {
-                    time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
-                        .map_err(|_| CliError::Usage(format!("--since {s}: expected RFC 3339")))
-                })
-                .transpose()?;
+            let since = since.map(|s| parse_time(&s)).transpose()?;
             inspect::events(
                 cli.backend,
                 &cli.data_dir,
@@ -220,6 +231,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
         Cmd::Orders { json } => inspect::orders(cli.backend, &cli.data_dir, json).await,
+        Cmd::Replay {
+            event_ids,
+            since,
+            provider,
+            yes,
+            json,
+        } => {
+            let args = replay::ReplayArgs {
+                event_ids,
+                since: since.map(|s| parse_time(&s)).transpose()?,
+                provider: provider.map(|p| parse_provider(&p)).transpose()?,
+                yes,
+                json,
+            };
+            replay::run(cli.backend, &cli.data_dir, args).await
+        }
         Cmd::Users { action } => {
             use payhook::users::Decision;
             let (b, d) = (cli.backend, &cli.data_dir);
@@ -235,4 +262,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
     }
+}
+
+fn parse_provider(p: &str) -> Result<payhook::ProviderId, CliError> {
+    payhook::ProviderId::parse(p).ok_or_else(|| {
+        let all: Vec<&str> = payhook::ProviderId::ALL
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        CliError::Usage(format!("unknown provider {p} (one of {})", all.join(", ")))
+    })
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, CliError> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        CliError::Usage(format!(
+            "{s}: expected an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"
+        ))
+    })
 }

@@ -32,6 +32,9 @@ pub enum Backend {
 }
 
 pub struct ServeOpts {
+    /// Requests handled at once; more are shed with 503 + `Retry-After`
+    /// instead of queueing (bounded memory and latency under overload).
+    pub max_in_flight: usize,
     pub listen: String,
     pub data_dir: PathBuf,
     pub backend: Backend,
@@ -145,6 +148,8 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     println!("Try: payhook send events/koywe/sample.json");
 
+    let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_in_flight.max(1)));
+    let router = router.layer(axum::middleware::from_fn_with_state(limit, shed));
     let sweeper = tokio::spawn(sweep_loop(
         store.clone(),
         publisher.clone(),
@@ -237,4 +242,25 @@ async fn validate(
         .await
         .to_http::<axum::body::Body>()
         .into_response()
+}
+
+/// Load shedding: at most `max_in_flight` requests are inside payhook at
+/// once; the rest get 503 with `Retry-After: 1` at once, so overload neither
+/// grows memory nor latency without bound and providers retry later.
+async fn shed(
+    State(limit): State<Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match limit.try_acquire() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            let mut r = Reply::error(503, "overloaded, retry later").to_http::<axum::body::Body>();
+            r.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            r.into_response()
+        }
+    }
 }

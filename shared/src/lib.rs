@@ -14,6 +14,8 @@ pub mod event;
 pub mod http;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
+pub mod outbound;
 pub mod pipeline;
 pub mod providers;
 pub mod publish;

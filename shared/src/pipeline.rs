@@ -7,6 +7,7 @@
 //! the retry safe.
 
 use crate::event::event_id;
+use crate::metrics::{self, Count};
 use crate::providers::{Inbound, Provider};
 use crate::publish::Publisher;
 use crate::rejection::Rejection;
@@ -280,7 +281,17 @@ impl App {
                 }
             };
         }
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = started.elapsed();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let (count, reason) = match trace.outcome {
+            "accepted" => (Count::Accepted, None),
+            "duplicate" | "duplicate_in_flight" => (Count::Duplicate, None),
+            "publish_failed" | "complete_failed" => (Count::PublishFailed, None),
+            "store_unavailable" => (Count::StoreFailed, None),
+            "conflict" => (Count::Conflict, None),
+            other => (Count::Rejected, Some(other)),
+        };
+        metrics::record(provider.as_str(), count, 1, reason, Some(elapsed));
         tracing::info!(
             target: "payhook::webhook",
             provider = %provider,
@@ -365,6 +376,9 @@ pub async fn sweep(
             Ok(()) => report.published += 1,
             Err(_) => report.failed += 1,
         }
+    }
+    if report.published > 0 {
+        metrics::record("all", Count::Swept, report.published as u64, None, None);
     }
     tracing::info!(target: "payhook::sweeper", found = report.found, published = report.published,
         skipped = report.skipped, failed = report.failed, "sweep");

@@ -421,7 +421,16 @@ impl Validator {
             };
             (reply, if allow { "allow" } else { "deny" })
         };
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = started.elapsed();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let count = match outcome {
+            "allow" => crate::metrics::Count::ValidationAllow,
+            "deny" => crate::metrics::Count::ValidationDeny,
+            "store_unavailable" => crate::metrics::Count::StoreFailed,
+            _ => crate::metrics::Count::Rejected,
+        };
+        let reason = (count == crate::metrics::Count::Rejected).then_some(outcome);
+        crate::metrics::record("koywe-validation", count, 1, reason, Some(elapsed));
         tracing::info!(
             target: "payhook::validation",
             auth = self.auth.method(),

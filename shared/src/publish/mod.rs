@@ -32,4 +32,11 @@ impl PublishError {
 pub trait Publisher: Send + Sync {
     /// Publish `event`, whose serialized form is `json`.
     async fn publish(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError>;
+
+    /// Publish `event` again on an operator's request (`payhook replay`),
+    /// same `event_id`. Adapters that drop copies of a published event
+    /// (the embedded outbox) keep replays; by default, the same as publish.
+    async fn replay(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
+        self.publish(event, json).await
+    }
 }

@@ -1,6 +1,7 @@
 //! The embedded backend's "queue": an outbox table in the same SQLite file as
-//! the store. One row per event id (a republished copy is dropped, as a FIFO
-//! queue would), read by `payhook events`.
+//! the store. One row per event id from the pipeline and the sweeper (a
+//! republished copy is dropped, as a FIFO queue would), plus one row per
+//! explicit `payhook replay`; read by `payhook events`.
 
 use super::{PublishError, Publisher};
 use crate::event::PaymentEvent;
@@ -21,6 +22,8 @@ pub struct OutboxEntry {
     pub event_id: String,
     pub body: String,
     pub published_at: OffsetDateTime,
+    /// Written by `payhook replay`, not by the pipeline.
+    pub replay: bool,
 }
 
 /// Filter for [`SqliteOutbox::list`].
@@ -46,7 +49,7 @@ impl SqliteOutbox {
             let err = |e: rusqlite::Error| StoreError::Corrupt(format!("outbox: {e}"));
             let mut st = c
                 .prepare(
-                    "SELECT seq, event_id, body, published_at FROM outbox
+                    "SELECT seq, event_id, body, published_at, replay FROM outbox
                      WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR order_id = ?2)
                        AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR published_at >= ?4)
                      ORDER BY seq",
@@ -61,6 +64,7 @@ impl SqliteOutbox {
                             event_id: r.get(1)?,
                             body: r.get(2)?,
                             published_at: from_nanos(r.get(3)?),
+                            replay: r.get::<_, i64>(4)? != 0,
                         })
                     },
                 )
@@ -75,9 +79,13 @@ impl SqliteOutbox {
 #[error("outbox: {0}")]
 struct OutboxError(String);
 
-#[async_trait]
-impl Publisher for SqliteOutbox {
-    async fn publish(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
+impl SqliteOutbox {
+    async fn insert(
+        &self,
+        event: &PaymentEvent,
+        json: &str,
+        replay: bool,
+    ) -> Result<(), PublishError> {
         let row = (
             event.event_id.clone(),
             event.provider.as_str(),
@@ -88,14 +96,26 @@ impl Publisher for SqliteOutbox {
         );
         SqliteStore::with(&self.conn, move |c| {
             c.execute(
-                "INSERT INTO outbox (event_id, provider, order_id, status, body, published_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (event_id) DO NOTHING",
-                params![row.0, row.1, row.2, row.3, row.4, row.5],
+                "INSERT OR IGNORE INTO outbox
+                    (event_id, provider, order_id, status, body, published_at, replay)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![row.0, row.1, row.2, row.3, row.4, row.5, replay],
             )
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(())
         })
         .await
         .map_err(|e| PublishError::unavailable(OutboxError(e.to_string())))
+    }
+}
+
+#[async_trait]
+impl Publisher for SqliteOutbox {
+    async fn publish(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
+        self.insert(event, json, false).await
+    }
+
+    async fn replay(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
+        self.insert(event, json, true).await
     }
 }

@@ -43,13 +43,15 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE TABLE IF NOT EXISTS outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id     TEXT NOT NULL UNIQUE,
+    event_id     TEXT NOT NULL,
     provider     TEXT NOT NULL,
     order_id     TEXT NOT NULL,
     status       TEXT NOT NULL,
     body         TEXT NOT NULL,
-    published_at INTEGER NOT NULL
+    published_at INTEGER NOT NULL,
+    replay       INTEGER NOT NULL DEFAULT 0
 );
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON outbox (event_id) WHERE replay = 0;
 CREATE TABLE IF NOT EXISTS users (
     email      TEXT PRIMARY KEY,
     decision   TEXT NOT NULL,

@@ -1,0 +1,155 @@
+//! Metrics as CloudWatch Embedded Metric Format (EMF) lines: one JSON object
+//! per line on stdout, which Lambda ships to CloudWatch Logs and CloudWatch
+//! turns into metrics (namespace `payhook`). No crate in the ecosystem is
+//! maintained for EMF alone, and the format is a few fields, so it is
+//! written here.
+//!
+//! Enabled when `PAYHOOK_METRICS=emf`, or by default inside Lambda
+//! (`AWS_LAMBDA_FUNCTION_NAME` set); `PAYHOOK_METRICS=off` disables it.
+//! Dimensions: `function` and `provider`; rejections add `reason`.
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+pub const NAMESPACE: &str = "payhook";
+
+/// What a webhook or validation request ended as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Accepted,
+    Duplicate,
+    Rejected,
+    PublishFailed,
+    StoreFailed,
+    Conflict,
+    Swept,
+    ValidationAllow,
+    ValidationDeny,
+}
+
+impl Count {
+    pub fn name(self) -> &'static str {
+        match self {
+            Count::Accepted => "accepted",
+            Count::Duplicate => "duplicate",
+            Count::Rejected => "rejected",
+            Count::PublishFailed => "publish_failures",
+            Count::StoreFailed => "store_failures",
+            Count::Conflict => "conflicts",
+            Count::Swept => "swept",
+            Count::ValidationAllow => "validation_allow",
+            Count::ValidationDeny => "validation_deny",
+        }
+    }
+}
+
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| match std::env::var("PAYHOOK_METRICS").as_deref() {
+        Ok("emf") => true,
+        Ok(_) => false,
+        Err(_) => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+    })
+}
+
+fn function_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "payhook-serve".to_owned())
+    })
+}
+
+/// The EMF line for one observation (exposed for tests).
+pub fn emf_line(
+    timestamp_ms: i128,
+    function: &str,
+    provider: &str,
+    count: Count,
+    value: u64,
+    reason: Option<&str>,
+    latency_ms: Option<f64>,
+) -> String {
+    let mut dims = vec!["function", "provider"];
+    if reason.is_some() {
+        dims.push("reason");
+    }
+    let mut metrics = vec![serde_json::json!({"Name": count.name(), "Unit": "Count"})];
+    let mut doc = serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dims],
+                "Metrics": [],
+            }]
+        },
+        "function": function,
+        "provider": provider,
+        count.name(): value,
+    });
+    if let Some(r) = reason {
+        doc["reason"] = r.into();
+    }
+    if let Some(l) = latency_ms {
+        metrics.push(serde_json::json!({"Name": "latency", "Unit": "Milliseconds"}));
+        doc["latency"] = l.into();
+    }
+    doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = metrics.into();
+    doc.to_string()
+}
+
+/// Record one observation (a no-op unless enabled).
+pub fn record(
+    provider: &str,
+    count: Count,
+    value: u64,
+    reason: Option<&str>,
+    latency: Option<std::time::Duration>,
+) {
+    if !enabled() {
+        return;
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let line = emf_line(
+        now,
+        function_name(),
+        provider,
+        count,
+        value,
+        reason,
+        latency.map(|d| d.as_secs_f64() * 1000.0),
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_line_declares_its_metrics_and_dimensions() {
+        let l = emf_line(
+            1_700_000_000_000,
+            "koywe-fn",
+            "koywe",
+            Count::Rejected,
+            1,
+            Some("bad_signature"),
+            Some(1.5),
+        );
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_default();
+        let cw = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "payhook");
+        assert_eq!(
+            cw["Dimensions"][0],
+            serde_json::json!(["function", "provider", "reason"])
+        );
+        assert_eq!(cw["Metrics"][0]["Name"], "rejected");
+        assert_eq!(cw["Metrics"][1]["Name"], "latency");
+        assert_eq!(v["rejected"], 1);
+        assert_eq!(v["reason"], "bad_signature");
+        assert_eq!(v["latency"], 1.5);
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
+    }
+}
