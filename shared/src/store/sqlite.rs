@@ -11,7 +11,7 @@ use crate::event::{ProviderId, Status};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS users (
 );
 ";
 
-/// The SQLite connection shared by the store and the outbox publisher.
-pub type SharedConn = Arc<Mutex<Connection>>;
+/// The writer thread shared by the store and the outbox publisher.
+pub type SharedConn = Arc<Writer>;
 
 /// An [`EventStore`] in one SQLite file.
 #[derive(Clone)]
@@ -95,6 +95,66 @@ pub(crate) fn from_nanos(n: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// What a job hands back once the batch's commit is known.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+/// One operation for the writer thread.
+type Job = Box<dyn FnOnce(&Connection) -> Deliver + Send>;
+
+/// Most operations committed together.
+const MAX_BATCH: usize = 512;
+
+/// Group commit: one thread owns the connection and runs every operation;
+/// operations that arrive while it is busy are run together in one
+/// transaction (each inside its own savepoint, so one failing operation does
+/// not undo the others) and made durable by one commit (`synchronous=FULL`:
+/// one fsync). An operation's result is delivered only after its batch has
+/// committed, so an answered claim is on disk.
+pub struct Writer {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Writer {
+    fn start(conn: Connection) -> Result<Arc<Self>, StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("payhook-sqlite".into())
+            .spawn(move || writer_loop(&conn, &rx))
+            .map_err(StoreError::unavailable)?;
+        Ok(Arc::new(Writer { jobs: tx }))
+    }
+}
+
+fn writer_loop(conn: &Connection, rx: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = format!("begin: {e}");
+            for job in batch {
+                job(conn)(Some(&msg));
+            }
+            continue;
+        }
+        let delivers: Vec<Deliver> = batch.into_iter().map(|job| job(conn)).collect();
+        let failure = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            format!("commit: {e}")
+        });
+        for d in delivers {
+            d(failure.as_deref());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sqlite {0}")]
+struct BatchError(String);
+
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -115,29 +175,51 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Writer::start(conn)?,
         })
     }
 
-    /// The connection, to build the outbox publisher on the same file.
+    /// The writer, to build the outbox publisher on the same file.
     pub fn shared(&self) -> SharedConn {
         self.conn.clone()
     }
 
-    /// Run `f` on the connection off the async executor.
+    /// Run `f` on the writer thread, inside a savepoint of the current
+    /// batch; resolves once the batch is committed.
     pub(crate) async fn with<T: Send + 'static>(
         conn: &SharedConn,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Corrupt("sqlite lock poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("sqlite task failed: {e}")))?
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |c: &Connection| {
+            let result = match c.execute_batch("SAVEPOINT op") {
+                Err(e) => Err(sql(e)),
+                Ok(()) => {
+                    let r = f(c);
+                    let end = if r.is_ok() {
+                        "RELEASE op"
+                    } else {
+                        "ROLLBACK TO op; RELEASE op"
+                    };
+                    match c.execute_batch(end) {
+                        Ok(()) => r,
+                        Err(e) => Err(sql(e)),
+                    }
+                }
+            };
+            Box::new(move |commit_failure: Option<&str>| {
+                let out = match commit_failure {
+                    Some(m) => Err(StoreError::unavailable(BatchError(m.to_owned()))),
+                    None => result,
+                };
+                let _ = tx.send(out);
+            })
+        });
+        conn.jobs
+            .send(job)
+            .map_err(|_| StoreError::Corrupt("sqlite writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Corrupt("sqlite writer dropped a job".into()))?
     }
 }
 
@@ -188,10 +270,7 @@ impl EventStore for SqliteStore {
         let rec = rec.clone();
         let now_n = nanos(now);
         let until = nanos(now + lease);
-        Self::with(&self.conn, move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sql)?;
+        Self::with(&self.conn, move |tx| {
             let inserted = tx
                 .execute(
                     "INSERT INTO events (event_id, provider, order_id, status, provider_event,
@@ -236,7 +315,6 @@ impl EventStore for SqliteStore {
                     Claim::TakenOver
                 }
             };
-            tx.commit().map_err(sql)?;
             Ok(outcome)
         })
         .await
@@ -258,10 +336,7 @@ impl EventStore for SqliteStore {
     async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError> {
         let rec = rec.clone();
         let now_n = nanos(now);
-        Self::with(&self.conn, move |c| {
-            let tx = c
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sql)?;
+        Self::with(&self.conn, move |tx| {
             let changed = tx
                 .execute(
                     "UPDATE events SET state = 'published', published_at = ?2
@@ -295,7 +370,6 @@ impl EventStore for SqliteStore {
                 )
                 .map_err(sql)?;
             }
-            tx.commit().map_err(sql)?;
             Ok(())
         })
         .await
