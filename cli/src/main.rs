@@ -2,6 +2,7 @@
 //! what was recorded and published.
 
 mod inspect;
+mod onebuy;
 mod replay;
 mod send;
 mod serve;
@@ -102,6 +103,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// 1buy.io merchant API: Wallet Pay payment links and transaction lookup.
+    Onebuy(onebuy::OnebuyArgs),
     /// Manage the users Koywe's user-validation callback answers for.
     Users {
         #[command(subcommand)]
@@ -157,6 +160,8 @@ pub enum CliError {
     Http(String),
     #[error("payhook answered {0}")]
     Failed(u16),
+    #[error(transparent)]
+    Onebuy(#[from] onebuy::OnebuyError),
 }
 
 fn main() -> ExitCode {
@@ -231,6 +236,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
         Cmd::Orders { json } => inspect::orders(cli.backend, &cli.data_dir, json).await,
+        Cmd::Onebuy(args) => onebuy::run(args).await.map_err(CliError::from),
         Cmd::Replay {
             event_ids,
             since,

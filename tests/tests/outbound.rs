@@ -259,11 +259,14 @@ async fn non_json_answers_are_typed_errors() {
     assert!(matches!(e, Some(OutboundError::NotJson { .. })), "{e:?}");
 }
 
+/// Whether an error is the expected one.
+type Check = fn(&OutboundError) -> bool;
+
 #[tokio::test]
 async fn http_errors_are_typed_and_never_show_the_key() {
     let (addr, s) = standin().await;
     let c = client(addr, KEY, Duration::from_secs(5));
-    let cases: Vec<(Answer, fn(&OutboundError) -> bool, bool)> = vec![
+    let cases: Vec<(Answer, Check, bool)> = vec![
         (
             Answer::Json(
                 400,
