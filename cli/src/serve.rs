@@ -203,13 +203,18 @@ async fn webhook(
     State(app): State<Arc<App>>,
     method: http::Method,
     headers: http::HeaderMap,
-    params: RawPathParams,
+    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
     body: axum::body::Body,
 ) -> Response {
+    // A path parameter that does not decode (e.g. `%FF`) cannot be a
+    // configured token or chain: pass none, and verification answers 401.
     let params: HashMap<String, String> = params
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
     let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {

@@ -1,7 +1,7 @@
 """schemathesis hooks for scripts/schemathesis.sh: make generated requests
 reach payhook's handlers, not only its authentication.
 
-Loaded through SCHEMATHESIS_HOOKS=hooks (with this folder on PYTHONPATH).
+Loaded through SCHEMATHESIS_HOOKS=st_hooks (with this folder on PYTHONPATH).
 Reads:
   PAYHOOK_ST_URL       base URL of the `payhook serve` under test
   PAYHOOK_ST_SECRETS   its generated dev-secrets.env
@@ -16,7 +16,8 @@ keep what schemathesis generated, so the 401 paths are exercised too):
   * 8Pay: set `id` to the SHA-256 of the body without `id` and register the
     body with `payhook serve`'s 8Pay API stand-in, so that it confirms it;
     sometimes use a chain that is not configured;
-  * user validation: send the real bearer token.
+  * user validation: send the real bearer token, and sometimes the e-mail
+    of a user registered as allowed or blocked.
 The body is then sent as the exact bytes that were signed.
 """
 
@@ -205,6 +206,11 @@ def _eightpay(case) -> None:
     if raw is None:
         return
     body = dict(body)
+    if isinstance(body.get("chain"), str) and RNG.random() < 0.8:
+        body["chain"] = chain  # else a mismatch: 400
+        raw = _bytes({k: v for k, v in body.items() if k != "id"})
+        if raw is None:
+            return
     body["id"] = hashlib.sha256(raw).hexdigest()
     sent = _bytes(body)
     if sent is None:
@@ -220,10 +226,16 @@ def _eightpay(case) -> None:
     case.body = sent
 
 
+# Registered by scripts/schemathesis.sh with `payhook users allow|block`.
+KNOWN_USERS = ["allowed@example.com", "Allowed@Example.COM", "blocked@example.com"]
+
+
 def _validate(case) -> None:
     if VALIDATION_TOKEN and RNG.random() < REAL:
         _set_header(case, "X-Api-Key", None)
         _set_header(case, "Authorization", f"Bearer {VALIDATION_TOKEN}")
+    if isinstance(case.body, dict) and RNG.random() < 0.3:
+        case.body = {**case.body, "email": RNG.choice(KNOWN_USERS)}
 
 
 BY_PATH = {
