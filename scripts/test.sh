@@ -33,6 +33,11 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "tools: SAM CLI, cfn-lint, cargo-lambda + zig, arm64 target (installed once into $PAYHOOK_TOOLS)"
+lambda_bin="$(scripts/deploy-checks.sh tools | tail -n 1)"
+export PATH="$lambda_bin:$PATH"
+command -v cargo-lambda >/dev/null || { echo "cargo-lambda not found after install (pip install cargo-lambda ziglang)" >&2; exit 1; }
+
 step "moto server (DynamoDB + SQS) on 127.0.0.1"
 moto_port="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
 export MOTO_PORT="$moto_port"
@@ -44,10 +49,11 @@ echo "moto at $PAYHOOK_TEST_MOTO"
 step "cargo test --workspace"
 cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/last-test.log"
 
-if [[ -x scripts/deploy-checks.sh ]]; then
-    step "SAM template and Lambda release builds"
-    scripts/deploy-checks.sh
-fi
+step "SAM template and Lambda release builds"
+scripts/deploy-checks.sh
+
+step "OpenAPI contract: schemathesis against payhook serve"
+scripts/schemathesis.sh
 
 # One closing line with the totals of every cargo test binary above.
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$CARGO_TARGET_DIR/last-test.log" | awk '{s+=$4} END {print s+0}')
