@@ -49,6 +49,9 @@ echo "moto at $PAYHOOK_TEST_MOTO"
 step "cargo test --workspace"
 cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/last-test.log"
 
+step "dependency hygiene: licences and duplicate versions (offline)"
+python3 scripts/deps-check.py
+
 step "SAM template and Lambda release builds"
 scripts/deploy-checks.sh
 

@@ -49,10 +49,10 @@ impl Settings {
     }
 
     pub fn get(&self, k: &str) -> Option<String> {
-        std::env::var(k)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.file.get(k).cloned())
+        // A variable set in the environment wins, even when empty: an empty
+        // secret list is then refused by `Config` instead of silently
+        // replaced by the file's value.
+        std::env::var(k).ok().or_else(|| self.file.get(k).cloned())
     }
 
     pub fn config(&self) -> Result<Config, ConfigError> {
@@ -97,7 +97,7 @@ impl Settings {
             "PAYHOOK_EIGHTPAY_API_KEYS",
         ]
         .iter()
-        .all(|k| self.get(k).is_none())
+        .all(|k| std::env::var_os(k).is_none() && !self.file.contains_key(*k))
     }
 
     /// Generate development secrets, write them to the data dir (mode 0600)

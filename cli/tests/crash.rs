@@ -211,7 +211,7 @@ struct Templates {
 impl Templates {
     fn delivery(&self, n: u64, tag: &str) -> Delivery {
         let order = format!("crash-{tag}-{n}");
-        let (provider, body) = if n % 2 == 0 {
+        let (provider, body) = if n.is_multiple_of(2) {
             let mut b = self.thirdweb_body.clone();
             b["data"]["id"] = order.into();
             (self.thirdweb.clone(), b)
@@ -503,4 +503,79 @@ fn kill_dash_nine_under_load_loses_nothing() {
     drop(outbox);
     drop(store);
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Start-up safety: `payhook serve` with an empty secret entry refuses to
+/// start (non-zero exit, message naming the setting) instead of serving
+/// with an empty secret or falling back to generated development secrets.
+#[test]
+fn serve_refuses_an_empty_secret_entry() {
+    for (name, value) in [
+        ("PAYHOOK_KOYWE_SECRETS", ","),
+        ("PAYHOOK_KOYWE_SECRETS", "good-secret,,older"),
+        ("PAYHOOK_THIRDWEB_SECRETS", " , "),
+        ("PAYHOOK_ONEBUY_TOKENS", "tok,"),
+        ("PAYHOOK_EIGHTPAY_API_KEYS", "bsc="),
+    ] {
+        let data_dir = std::env::temp_dir().join(format!(
+            "payhook-empty-secret-{}-{}",
+            std::process::id(),
+            name.len() + value.len()
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
+        cmd.current_dir(repo()).arg("--data-dir").arg(&data_dir);
+        for k in payhook::config::SETTING_NAMES {
+            cmd.env_remove(k);
+        }
+        let mut child = cmd
+            .env_remove("PAYHOOK_BACKEND")
+            .env_remove("PAYHOOK_LISTEN")
+            .env(name, value)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn payhook serve: {e}"));
+        // Bounded: a server that did start is killed after 10 s.
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if started.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+            }
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut s) = child.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut err);
+        }
+        let status = status.unwrap_or_else(|| {
+            panic!("{name}={value:?}: payhook serve started and kept running:\n{out}")
+        });
+        assert!(!status.success(), "{name}={value:?}: exited 0");
+        assert!(
+            err.contains(name),
+            "{name}={value:?}: the error does not name the setting: {err}"
+        );
+        assert!(
+            !out.contains("listening on"),
+            "{name}={value:?}: it listened:\n{out}"
+        );
+        assert!(
+            !data_dir.join("dev-secrets.env").exists(),
+            "{name}={value:?}: fell back to development secrets"
+        );
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
 }

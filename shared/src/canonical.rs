@@ -48,6 +48,23 @@ fn classify(e: serde_json::Error) -> JsonError {
 
 const DUP_PREFIX: &str = "\u{1}duplicate key\u{1}";
 
+/// An integer that JavaScript (an IEEE double) cannot hold exactly is
+/// refused: its text and the value a JavaScript signer saw differ, so two
+/// spellings would share one signature (`9007199254740993` and
+/// `9007199254740992`) and payhook could verify one reading and publish the
+/// other.
+fn exact_in_javascript<E: de::Error>(v: i128) -> Result<(), E> {
+    const SAFE: i128 = 1 << 53;
+    // `as` from f64 to i128 is exact for every double of this magnitude.
+    if (-SAFE..=SAFE).contains(&v) || (v as f64) as i128 == v {
+        Ok(())
+    } else {
+        Err(E::custom(
+            "integer not exactly representable as a JavaScript number",
+        ))
+    }
+}
+
 struct StrictSeed {
     depth: usize,
 }
@@ -83,10 +100,12 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
         Ok(Value::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        exact_in_javascript(i128::from(v))?;
         Ok(Value::Number(v.into()))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        exact_in_javascript(i128::from(v))?;
         Ok(Value::Number(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
@@ -248,6 +267,26 @@ mod tests {
             stringify(&v),
             "{\"a\":\"\\\"\\\\/\\b\\f\\n\\r\\t\\u0001\\u001f\u{2028} \u{e9} \u{1f600}\"}"
         );
+    }
+
+    #[test]
+    fn integers_javascript_cannot_hold_are_refused() {
+        for bad in [
+            "9007199254740993",
+            "-9007199254740993",
+            "18446744073709551615",
+        ] {
+            assert!(parse_strict(bad.as_bytes()).is_err(), "{bad}");
+        }
+        for ok in [
+            "9007199254740992",
+            "-9007199254740992",
+            "123456789012345680000",
+            "18446744073709551616",
+        ] {
+            // The last one is read as a float by serde_json: also exact.
+            assert!(parse_strict(ok.as_bytes()).is_ok(), "{ok}");
+        }
     }
 
     #[test]

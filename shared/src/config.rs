@@ -103,8 +103,11 @@ impl Config {
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        // A secret list that is set but empty is an error, not "unset": an
+        // operator who cleared it by mistake must not get a different
+        // configuration silently.
         let secrets = |name: &'static str| -> Result<Option<SecretList>, ConfigError> {
-            get(name)
+            lookup(name)
                 .map(|v| {
                     SecretList::parse(&v).map_err(|e| ConfigError::Invalid {
                         name,
