@@ -124,9 +124,15 @@ echo "template checks: $(elapsed $((SECONDS - t0)))" >&2
 lambda_dir="$CARGO_TARGET_DIR/lambda"
 step "cargo lambda build --release --arm64 (${functions[*]})"
 t0=$SECONDS
-pkgs=()
-for f in "${functions[@]}"; do pkgs+=(-p "$f"); done
-cargo lambda build --release --arm64 --lambda-dir "$lambda_dir" "${pkgs[@]}" ||
+# Selected with --bin, not -p, exactly as `sam build` selects them (it runs
+# `cargo lambda build --release --arm64 --bin NAME` in the workspace root):
+# with no -p, cargo resolves features over every workspace member, and with
+# -p over the selected packages only, which gives different artifact hashes.
+# Built this way, the sam build below finds everything fresh and the sizes
+# are those of the binaries SAM deploys.
+bins=()
+for f in "${functions[@]}"; do bins+=(--bin "$f"); done
+cargo lambda build --release --arm64 --lambda-dir "$lambda_dir" "${bins[@]}" ||
     fail "cargo lambda build --release --arm64 failed"
 build_secs=$((SECONDS - t0))
 echo "release arm64 build: $(elapsed "$build_secs")" >&2
@@ -177,7 +183,9 @@ if [[ "${PAYHOOK_SAM_BUILD:-1}" == "0" ]]; then
 fi
 # SAM runs `cargo lambda build --release --arm64 --bin NAME` per function in
 # the clone (CodeUri: .) with the same CARGO_TARGET_DIR, so after the build
-# above cargo finds everything fresh and SAM copies target/lambda/NAME/bootstrap.
+# above cargo finds everything fresh and SAM copies target/lambda/NAME/bootstrap
+# (measured: seconds per function; a build selected differently costs a second
+# full release build).
 step "sam build (cargo-lambda, no container)"
 t0=$SECONDS
 work="$(mktemp -d "${TMPDIR:-/tmp}/payhook-sam-build.XXXXXX")"
