@@ -6,7 +6,8 @@
 //!
 //! Enabled when `PAYHOOK_METRICS=emf`, or by default inside Lambda
 //! (`AWS_LAMBDA_FUNCTION_NAME` set); `PAYHOOK_METRICS=off` disables it.
-//! Dimensions: `function` and `provider`; rejections add `reason`.
+//! Dimensions: `function` and `provider` (rejections add `reason`), plus an
+//! aggregate without dimensions for alarms.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -79,7 +80,9 @@ pub fn emf_line(
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dims],
+                // Per function and provider, and one aggregate without
+                // dimensions that the template's alarms watch.
+                "Dimensions": [dims, []],
                 "Metrics": [],
             }]
         },
@@ -145,6 +148,7 @@ mod tests {
             cw["Dimensions"][0],
             serde_json::json!(["function", "provider", "reason"])
         );
+        assert_eq!(cw["Dimensions"][1], serde_json::json!([]));
         assert_eq!(cw["Metrics"][0]["Name"], "rejected");
         assert_eq!(cw["Metrics"][1]["Name"], "latency");
         assert_eq!(v["rejected"], 1);
