@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+pub mod aws;
+
 /// The fixed "now" of handler tests: 2025-06-15T15:06:40Z.
 pub fn test_now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)

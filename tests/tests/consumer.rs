@@ -8,138 +8,30 @@
 //! tests fail (never skip) when it is not running.
 
 use aws_sdk_sqs as sqs;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use payhook::PaymentEvent;
 use payhook::publish::Publisher;
 use payhook::publish::sqs::SqsPublisher;
 use payhook_consumer_example::{
     Action, Consumer, ProcessError, Processor, SqsEvent, SqsMessage, handle_batch,
 };
+use payhook_tests::aws::{create_queue_without_dlq, moto_sdk, unique};
 use payhook_tests::{Harness, cases};
-use serde_yaml::Value as Yaml;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-const HINT: &str = "moto is not running: run scripts/moto.sh (pip install 'moto[server]')";
 
 // ------------------------------------------------------------------ moto
 
-/// The moto endpoint, checked to answer; panics with the install hint.
-fn endpoint() -> String {
-    let Ok(ep) = std::env::var("PAYHOOK_TEST_MOTO") else {
-        panic!("{HINT} (PAYHOOK_TEST_MOTO is not set)");
-    };
-    let ep = ep.trim_end_matches('/').to_owned();
-    let host = ep.trim_start_matches("http://").to_owned();
-    let answered = (|| -> std::io::Result<bool> {
-        use std::io::{Read, Write};
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&host)?
-            .next()
-            .ok_or(std::io::ErrorKind::NotFound)?;
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
-    })();
-    assert!(
-        matches!(answered, Ok(true)),
-        "{HINT} (no answer from {ep}: {answered:?})"
-    );
-    ep
-}
-
 async fn client() -> sqs::Client {
-    let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(sqs::config::Region::new("us-east-1"))
-        .credentials_provider(sqs::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
-    sqs::Client::new(&cfg)
+    sqs::Client::new(&moto_sdk().await)
 }
 
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000;
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The event queue's attributes as `template.yaml` declares them
-/// (`Resources.Queue`), without the redrive policy: these tests look at one
-/// delivery round at a time and never reach `maxReceiveCount`.
-fn queue_attributes(fifo: bool) -> HashMap<QueueAttributeName, String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let t: Yaml = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let props = t["Resources"]["Queue"]["Properties"]
-        .as_mapping()
-        .unwrap_or_else(|| panic!("template.yaml: no Resources.Queue.Properties"));
-    let scalar = |v: &Yaml| match v {
-        Yaml::String(s) => s.clone(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::Number(n) => n.to_string(),
-        other => panic!("template.yaml: expected a scalar, got {other:?}"),
-    };
-    let mut out = HashMap::new();
-    for (k, v) in props {
-        let key = scalar(k);
-        if key == "RedrivePolicy" {
-            continue;
-        }
-        // `!If [IsFifo, a, b]`, where `!Ref AWS::NoValue` leaves it out.
-        let v = match v {
-            Yaml::Tagged(tag) if tag.tag == "If" => {
-                let args = tag.value.as_sequence().unwrap_or_else(|| panic!("{tag:?}"));
-                args[if fifo { 1 } else { 2 }].clone()
-            }
-            other => other.clone(),
-        };
-        if let Yaml::Tagged(tag) = &v {
-            assert!(
-                tag.tag == "Ref" && tag.value.as_str() == Some("AWS::NoValue"),
-                "unexpected {tag:?}"
-            );
-            continue;
-        }
-        out.insert(QueueAttributeName::from(key.as_str()), scalar(&v));
-    }
-    out
-}
-
-/// A new queue; returns its URL and ARN.
+/// A new event queue as `template.yaml` declares it (`Resources.Queue`),
+/// without the redrive policy: these tests look at one delivery round at a
+/// time and never reach `maxReceiveCount`. Returns its URL and ARN.
 async fn create_queue(client: &sqs::Client, fifo: bool) -> (String, String) {
-    let name = unique("payhook-consumer") + if fifo { ".fifo" } else { "" };
-    let url = client
-        .create_queue()
-        .queue_name(name)
-        .set_attributes(Some(queue_attributes(fifo)))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create queue: {e:?}"))
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let arn = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("queue arn: {e:?}"))
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
-    (url, arn)
+    create_queue_without_dlq(client, "payhook-consumer", fifo).await
 }
 
 /// Receive until `n` messages arrived (or 10 s passed), as the event source

@@ -14,15 +14,15 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_sqs as sqs;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_smithy_types::body::SdkBody;
 use payhook::event::PaymentEvent;
 use payhook::publish::sqs::SqsPublisher;
 use payhook::publish::{PublishError, Publisher};
-use payhook::store::dynamodb::{DynamoStore, GSI_NAME, PARTITION_KEY, TTL_ATTRIBUTE};
+use payhook::store::dynamodb::DynamoStore;
 use payhook::store::{Claim, EventRecord, EventState, EventStore, StoreError};
 use payhook::{ProviderId, Status};
-use serde_yaml::Value as Yaml;
+use payhook_tests::aws::{create_queue, create_table, drain, moto_sdk, unique};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,262 +30,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-const HINT: &str = "moto is not running: run scripts/moto.sh (pip install 'moto[server]')";
 const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
 const LEASE: Duration = Duration::from_secs(30);
-
-// ------------------------------------------------------------------ moto
-
-/// The moto endpoint, checked to answer; panics with the install hint.
-fn endpoint() -> String {
-    let Ok(ep) = std::env::var("PAYHOOK_TEST_MOTO") else {
-        panic!("{HINT} (PAYHOOK_TEST_MOTO is not set)");
-    };
-    let ep = ep.trim_end_matches('/').to_owned();
-    let host = ep.trim_start_matches("http://");
-    let answered = (|| -> std::io::Result<bool> {
-        use std::io::{Read, Write};
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(host)?
-            .next()
-            .ok_or(std::io::ErrorKind::NotFound)?;
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
-    })();
-    assert!(
-        matches!(answered, Ok(true)),
-        "{HINT} (no answer from {ep}: {answered:?})"
-    );
-    ep
-}
-
-async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(ddb::config::Region::new("us-east-1"))
-        .credentials_provider(ddb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000;
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-// -------------------------------------------------------------- template
-
-fn template() -> Yaml {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn properties<'a>(t: &'a Yaml, resource: &str) -> &'a serde_yaml::Mapping {
-    t["Resources"][resource]["Properties"]
-        .as_mapping()
-        .unwrap_or_else(|| panic!("template.yaml: no Resources.{resource}.Properties"))
-}
-
-fn text(v: &Yaml) -> String {
-    match v {
-        Yaml::String(s) => s.clone(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::Number(n) => n.to_string(),
-        other => panic!("template.yaml: expected a scalar, got {other:?}"),
-    }
-}
-
-/// Resolve the CloudFormation intrinsics the queue definitions use:
-/// `!If [IsFifo, a, b]` and `!Ref AWS::NoValue` (→ `None`).
-fn resolve(v: &Yaml, fifo: bool) -> Option<Yaml> {
-    match v {
-        Yaml::Tagged(t) if t.tag == "If" => {
-            let args = t.value.as_sequence().unwrap_or_else(|| panic!("!If {t:?}"));
-            assert_eq!(
-                args[0].as_str(),
-                Some("IsFifo"),
-                "unexpected condition {t:?}"
-            );
-            resolve(if fifo { &args[1] } else { &args[2] }, fifo)
-        }
-        Yaml::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AWS::NoValue") => None,
-        other => Some(other.clone()),
-    }
-}
-
-/// Create the table exactly as `Resources.Table` declares it.
-async fn create_table(client: &ddb::Client, name: &str) {
-    use ddb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-    };
-    let t = template();
-    let p = properties(&t, "Table");
-    let keys = |v: &Yaml| -> Vec<KeySchemaElement> {
-        v.as_sequence()
-            .unwrap_or_else(|| panic!("KeySchema {v:?}"))
-            .iter()
-            .map(|k| {
-                KeySchemaElement::builder()
-                    .attribute_name(text(&k["AttributeName"]))
-                    .key_type(KeyType::from(text(&k["KeyType"]).as_str()))
-                    .build()
-                    .unwrap_or_else(|e| panic!("{e}"))
-            })
-            .collect()
-    };
-    let key_schema = keys(&p["KeySchema"]);
-    assert_eq!(key_schema.len(), 1);
-    assert_eq!(
-        key_schema[0].attribute_name(),
-        PARTITION_KEY,
-        "template key != code key"
-    );
-    let mut req = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::from(text(&p["BillingMode"]).as_str()))
-        .set_key_schema(Some(key_schema));
-    for a in p["AttributeDefinitions"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-    {
-        req = req.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(text(&a["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(
-                    text(&a["AttributeType"]).as_str(),
-                ))
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    let gsis = p["GlobalSecondaryIndexes"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        gsis.iter()
-            .any(|g| g["IndexName"].as_str() == Some(GSI_NAME)),
-        "template has no index {GSI_NAME}"
-    );
-    for g in &gsis {
-        req = req.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(text(&g["IndexName"]))
-                .set_key_schema(Some(keys(&g["KeySchema"])))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(
-                            text(&g["Projection"]["ProjectionType"]).as_str(),
-                        ))
-                        .build(),
-                )
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    req.send()
-        .await
-        .unwrap_or_else(|e| panic!("create_table: {e:?}"));
-    let ttl = &p["TimeToLiveSpecification"];
-    assert_eq!(
-        ttl["AttributeName"].as_str(),
-        Some(TTL_ATTRIBUTE),
-        "template TTL != code TTL"
-    );
-    client
-        .update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(text(&ttl["AttributeName"]))
-                .enabled(ttl["Enabled"].as_bool() == Some(true))
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("update_time_to_live: {e:?}"));
-}
-
-/// Queue attributes from a queue resource's properties (`fifo` picks the
-/// `IsFifo` branches); `RedrivePolicy` points at `dlq_arn`.
-fn queue_attributes(
-    resource: &str,
-    fifo: bool,
-    dlq_arn: Option<&str>,
-) -> HashMap<QueueAttributeName, String> {
-    let t = template();
-    let mut out = HashMap::new();
-    for (k, v) in properties(&t, resource) {
-        let key = text(k);
-        let Some(v) = resolve(v, fifo) else { continue };
-        let value = if key == "RedrivePolicy" {
-            let arn = dlq_arn.unwrap_or_else(|| panic!("{resource} needs a DLQ"));
-            assert_eq!(
-                v["deadLetterTargetArn"],
-                serde_yaml::from_str::<Yaml>("!GetAtt DeadLetterQueue.Arn").unwrap_or_default()
-            );
-            serde_json::json!({
-                "deadLetterTargetArn": arn,
-                "maxReceiveCount": v["maxReceiveCount"].as_u64().unwrap_or_else(|| panic!("maxReceiveCount")),
-            })
-            .to_string()
-        } else {
-            text(&v)
-        };
-        out.insert(QueueAttributeName::from(key.as_str()), value);
-    }
-    out
-}
-
-/// The event queue (and its DLQ with the redrive policy) as the template
-/// declares them; returns the queue URL.
-async fn create_queue(client: &sqs::Client, fifo: bool) -> String {
-    let suffix = if fifo { ".fifo" } else { "" };
-    let name = unique("payhook");
-    let dlq = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq{suffix}"))
-        .set_attributes(Some(queue_attributes("DeadLetterQueue", fifo, None)))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create dlq: {e:?}"));
-    let dlq_url = dlq.queue_url().unwrap_or_default().to_owned();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("dlq arn: {e:?}"))
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
-    let attrs = queue_attributes("Queue", fifo, Some(&dlq_arn));
-    assert_eq!(attrs.contains_key(&QueueAttributeName::FifoQueue), fifo);
-    let q = client
-        .create_queue()
-        .queue_name(format!("{name}{suffix}"))
-        .set_attributes(Some(attrs))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create queue: {e:?}"));
-    q.queue_url().unwrap_or_default().to_owned()
-}
 
 // ---------------------------------------------------------- interceptors
 
@@ -365,7 +111,7 @@ struct Env {
 
 impl Env {
     async fn new() -> Self {
-        let sdk = sdk().await;
+        let sdk = moto_sdk().await;
         let table = unique("payhook");
         let client = ddb::Client::new(&sdk);
         create_table(&client, &table).await;
@@ -622,26 +368,15 @@ async fn stuck_finds_expired_leases_only() {
             .await
             .unwrap_or_else(|e| panic!("{e:?}"))
     );
-    assert!(
-        !s.take_over("a", now, LEASE)
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
-    );
-    assert!(
-        !s.take_over("b", now, LEASE)
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
-    );
-    assert!(
-        !s.take_over("c", now, LEASE)
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
-    );
-    assert!(
-        !s.take_over("zz", now, LEASE)
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}"))
-    );
+    // Taken over already, leased, published, unknown: nothing to take over.
+    for id in ["a", "b", "c", "zz"] {
+        assert!(
+            !s.take_over(id, now, LEASE)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}")),
+            "take_over {id}"
+        );
+    }
     assert_eq!(ids(stuck(now).await), ["d"]);
     // The taken-over lease expires in turn; after complete it is gone.
     assert_eq!(ids(stuck(now + secs(31)).await), ["a", "d"]);
@@ -653,7 +388,7 @@ async fn stuck_finds_expired_leases_only() {
 async fn sweeper_publishes_an_abandoned_event_once() {
     let env = Env::new().await;
     let sqs_client = sqs::Client::new(&env.sdk);
-    let url = create_queue(&sqs_client, true).await;
+    let url = create_queue(&sqs_client, "payhook", true).await;
     let publisher = SqsPublisher::new(sqs_client.clone(), &url);
     let rec = record("swept", "o1", Status::Completed, 1);
     // The delivery claimed it and "died" before publishing.
@@ -667,43 +402,13 @@ async fn sweeper_publishes_an_abandoned_event_once() {
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(again.found, 0, "{again:?}");
-    let msgs = receive_all(&sqs_client, &url).await;
+    let msgs = drain(&sqs_client, &url).await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].body(), Some(rec.event_json.as_str()));
     assert_eq!(claim(&env.store, &rec, now).await, Claim::Duplicate);
 }
 
 // ---------------------------------------------------------------- queue
-
-async fn receive_all(client: &sqs::Client, url: &str) -> Vec<sqs::types::Message> {
-    let mut out = Vec::new();
-    loop {
-        let r = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("receive: {e:?}"));
-        let got = r.messages.unwrap_or_default();
-        if got.is_empty() {
-            return out;
-        }
-        for m in &got {
-            client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("delete: {e:?}"));
-        }
-        out.extend(got);
-    }
-}
 
 fn attr<'a>(m: &'a sqs::types::Message, name: &str) -> Option<&'a str> {
     m.message_attributes()
@@ -715,9 +420,9 @@ fn attr<'a>(m: &'a sqs::types::Message, name: &str) -> Option<&'a str> {
 }
 
 async fn publish_twice(fifo: bool) -> (Vec<sqs::types::Message>, PaymentEvent) {
-    let sdk = sdk().await;
+    let sdk = moto_sdk().await;
     let client = sqs::Client::new(&sdk);
-    let url = create_queue(&client, fifo).await;
+    let url = create_queue(&client, "payhook", fifo).await;
     let p = SqsPublisher::new(client.clone(), &url);
     assert_eq!(p.is_fifo(), fifo);
     let ev = event(
@@ -733,7 +438,7 @@ async fn publish_twice(fifo: bool) -> (Vec<sqs::types::Message>, PaymentEvent) {
     p.publish(&ev, &json)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let msgs = receive_all(&client, &url).await;
+    let msgs = drain(&client, &url).await;
     for m in &msgs {
         assert_eq!(m.body(), Some(json.as_str()));
         assert_eq!(attr(m, "provider"), Some("koywe"));
@@ -840,7 +545,7 @@ async fn throttling_and_service_errors_stay_typed() {
         .retry_config(sqs::config::retry::RetryConfig::disabled())
         .build();
     let sqs_client = sqs::Client::from_conf(conf);
-    let url = create_queue(&sqs::Client::new(&env.sdk), true).await;
+    let url = create_queue(&sqs::Client::new(&env.sdk), "payhook", true).await;
     let p = SqsPublisher::new(sqs_client, url);
     let ev = event("t1", "o1", Status::Pending, T0);
     assert!(matches!(
@@ -880,7 +585,7 @@ async fn request_budget() {
     let conf = sqs::config::Builder::from(&env.sdk)
         .interceptor(sqs_counter.clone())
         .build();
-    let url = create_queue(&sqs::Client::new(&env.sdk), true).await;
+    let url = create_queue(&sqs::Client::new(&env.sdk), "payhook", true).await;
     let p = SqsPublisher::new(sqs::Client::from_conf(conf), url);
     let ev = event("b3", "o1", Status::Pending, T0);
     p.publish(&ev, &ev.to_json())
@@ -908,7 +613,7 @@ async fn request_budget() {
 async fn every_provider_through_the_app_on_dynamodb_and_sqs() {
     let env = Env::new().await;
     let sqs_client = sqs::Client::new(&env.sdk);
-    let url = create_queue(&sqs_client, true).await;
+    let url = create_queue(&sqs_client, "payhook", true).await;
     let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
     let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
     let h = payhook_tests::Harness::new().await;
@@ -935,7 +640,7 @@ async fn every_provider_through_the_app_on_dynamodb_and_sqs() {
         );
         ids.push(body["event_id"].as_str().unwrap_or_default().to_owned());
     }
-    let msgs = receive_all(&sqs_client, &url).await;
+    let msgs = drain(&sqs_client, &url).await;
     let bodies: Vec<String> = msgs
         .iter()
         .map(|m| m.body().unwrap_or_default().to_owned())

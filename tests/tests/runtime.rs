@@ -36,27 +36,24 @@
 
 use aws_sdk_dynamodb as ddb;
 use aws_sdk_sqs as sqs;
-use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine as _;
-use payhook::store::dynamodb::{DynamoStore, GSI_NAME, PARTITION_KEY, TTL_ATTRIBUTE};
+use payhook::store::dynamodb::{DynamoStore, PARTITION_KEY};
 use payhook::store::{Claim, EventRecord, EventStore};
 use payhook::users::Decision;
 use payhook::{PaymentEvent, ProviderId, Status};
+use payhook_tests::aws::{create_queue, create_table, drain, moto_endpoint, sdk, unique};
 use payhook_tests::{Harness, cases, events_dir, function_of, settings, validate_all};
 use serde_json::{Value, json};
-use serde_yaml::Value as Yaml;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 const LAMBDA_HINT: &str =
     "install cargo-lambda: pip install cargo-lambda ziglang (scripts/test.sh does it)";
-const MOTO_HINT: &str = "moto is not running: run scripts/moto.sh (pip install 'moto[server]')";
 
 /// The seven binaries (package and bin names; `events/<name>/`).
 const FUNCTIONS: [&str; 7] = [
@@ -79,16 +76,6 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(5);
 fn root() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     p.canonicalize().unwrap_or(p)
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000;
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 // ---------------------------------------------------------- cargo lambda
@@ -334,235 +321,7 @@ async fn build_functions(path: &OsString) {
     eprintln!("runtime: functions built in {:.1?}", t0.elapsed());
 }
 
-// ------------------------------------------------------------------ moto
-
-/// The moto endpoint, checked to answer; panics with the install hint.
-fn moto_endpoint() -> String {
-    let Ok(ep) = std::env::var("PAYHOOK_TEST_MOTO") else {
-        panic!("{MOTO_HINT} (PAYHOOK_TEST_MOTO is not set)");
-    };
-    let ep = ep.trim_end_matches('/').to_owned();
-    let host = ep.trim_start_matches("http://");
-    let answered = (|| -> std::io::Result<bool> {
-        use std::io::{Read, Write};
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(host)?
-            .next()
-            .ok_or(std::io::ErrorKind::NotFound)?;
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
-    })();
-    assert!(
-        matches!(answered, Ok(true)),
-        "{MOTO_HINT} (no answer from {ep}: {answered:?})"
-    );
-    ep
-}
-
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(ddb::config::Region::new("us-east-1"))
-        .credentials_provider(ddb::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
-// ------------------------------------------- table and queue (template)
-
-fn template() -> Yaml {
-    let path = root().join("template.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn properties<'a>(t: &'a Yaml, resource: &str) -> &'a serde_yaml::Mapping {
-    t["Resources"][resource]["Properties"]
-        .as_mapping()
-        .unwrap_or_else(|| panic!("template.yaml: no Resources.{resource}.Properties"))
-}
-
-fn text(v: &Yaml) -> String {
-    match v {
-        Yaml::String(s) => s.clone(),
-        Yaml::Bool(b) => b.to_string(),
-        Yaml::Number(n) => n.to_string(),
-        other => panic!("template.yaml: expected a scalar, got {other:?}"),
-    }
-}
-
-/// `!If [IsFifo, a, b]` with IsFifo true; `!Ref AWS::NoValue` → `None`.
-fn resolve_fifo(v: &Yaml) -> Option<Yaml> {
-    match v {
-        Yaml::Tagged(t) if t.tag == "If" => {
-            let args = t.value.as_sequence().unwrap_or_else(|| panic!("!If {t:?}"));
-            assert_eq!(
-                args[0].as_str(),
-                Some("IsFifo"),
-                "unexpected condition {t:?}"
-            );
-            resolve_fifo(&args[1])
-        }
-        Yaml::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("AWS::NoValue") => None,
-        other => Some(other.clone()),
-    }
-}
-
-/// The table as `Resources.Table` declares it (keys, index, TTL).
-async fn create_table(client: &ddb::Client, name: &str) {
-    use ddb::types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-    };
-    let t = template();
-    let p = properties(&t, "Table");
-    let keys = |v: &Yaml| -> Vec<KeySchemaElement> {
-        v.as_sequence()
-            .unwrap_or_else(|| panic!("KeySchema {v:?}"))
-            .iter()
-            .map(|k| {
-                KeySchemaElement::builder()
-                    .attribute_name(text(&k["AttributeName"]))
-                    .key_type(KeyType::from(text(&k["KeyType"]).as_str()))
-                    .build()
-                    .unwrap_or_else(|e| panic!("{e}"))
-            })
-            .collect()
-    };
-    let key_schema = keys(&p["KeySchema"]);
-    assert_eq!(key_schema[0].attribute_name(), PARTITION_KEY);
-    let mut req = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::from(text(&p["BillingMode"]).as_str()))
-        .set_key_schema(Some(key_schema));
-    for a in p["AttributeDefinitions"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-    {
-        req = req.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(text(&a["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(
-                    text(&a["AttributeType"]).as_str(),
-                ))
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    let gsis = p["GlobalSecondaryIndexes"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        gsis.iter()
-            .any(|g| g["IndexName"].as_str() == Some(GSI_NAME)),
-        "template has no index {GSI_NAME}"
-    );
-    for g in &gsis {
-        req = req.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(text(&g["IndexName"]))
-                .set_key_schema(Some(keys(&g["KeySchema"])))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(
-                            text(&g["Projection"]["ProjectionType"]).as_str(),
-                        ))
-                        .build(),
-                )
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    req.send()
-        .await
-        .unwrap_or_else(|e| panic!("create_table: {e:?}"));
-    let ttl = &p["TimeToLiveSpecification"];
-    assert_eq!(ttl["AttributeName"].as_str(), Some(TTL_ATTRIBUTE));
-    client
-        .update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(TTL_ATTRIBUTE)
-                .enabled(true)
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("update_time_to_live: {e:?}"));
-}
-
-fn queue_attributes(resource: &str, dlq_arn: Option<&str>) -> HashMap<QueueAttributeName, String> {
-    let t = template();
-    let mut out = HashMap::new();
-    for (k, v) in properties(&t, resource) {
-        let key = text(k);
-        let Some(v) = resolve_fifo(v) else { continue };
-        let value = if key == "RedrivePolicy" {
-            let arn = dlq_arn.unwrap_or_else(|| panic!("{resource} needs a DLQ"));
-            json!({
-                "deadLetterTargetArn": arn,
-                "maxReceiveCount": v["maxReceiveCount"].as_u64().unwrap_or_else(|| panic!("maxReceiveCount")),
-            })
-            .to_string()
-        } else {
-            text(&v)
-        };
-        out.insert(QueueAttributeName::from(key.as_str()), value);
-    }
-    out
-}
-
-/// The FIFO event queue and its DLQ as the template declares them.
-async fn create_fifo_queue(client: &sqs::Client) -> String {
-    let name = unique("payhook-rt");
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq.fifo"))
-        .set_attributes(Some(queue_attributes("DeadLetterQueue", None)))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create dlq: {e:?}"))
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("dlq arn: {e:?}"))
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
-    let attrs = queue_attributes("Queue", Some(&dlq_arn));
-    assert_eq!(
-        attrs
-            .get(&QueueAttributeName::FifoQueue)
-            .map(String::as_str),
-        Some("true")
-    );
-    client
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .set_attributes(Some(attrs))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create queue: {e:?}"))
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned()
-}
+// ----------------------------------------------------------------- table
 
 /// Partition keys of every item in the table.
 async fn keys_in(client: &ddb::Client, table: &str) -> Vec<String> {
@@ -601,49 +360,6 @@ async fn empty_table(client: &ddb::Client, table: &str) {
             .await
             .unwrap_or_else(|e| panic!("delete {k}: {e:?}"));
     }
-}
-
-/// Receive (and delete) every message of the queue: bodies and `provider`
-/// attributes.
-async fn drain(client: &sqs::Client, url: &str) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    let mut empty = 0;
-    while empty < 2 {
-        let got = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .visibility_timeout(300)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("receive_message: {e:?}"));
-        let msgs = got.messages();
-        if msgs.is_empty() {
-            empty += 1;
-            continue;
-        }
-        empty = 0;
-        for m in msgs {
-            let provider = m
-                .message_attributes()
-                .and_then(|a| a.get("provider"))
-                .and_then(|v| v.string_value())
-                .map(str::to_owned);
-            out.push((m.body().unwrap_or_default().to_owned(), provider));
-            // Deleting releases the message group (FIFO: the next message of
-            // an order is delivered only after this one is gone).
-            client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("delete_message: {e:?}"));
-        }
-    }
-    out
 }
 
 // ------------------------------------------------------------- responses
@@ -701,7 +417,7 @@ async fn every_function_through_the_lambda_runtime_api() {
     let queue = sqs::Client::new(&sdk);
     let table = unique("payhook-rt");
     create_table(&dynamo, &table).await;
-    let queue_url = create_fifo_queue(&queue).await;
+    let queue_url = create_queue(&queue, "payhook-rt", true).await;
     let h = Harness::new().await;
     let tmp = TempDir::new();
 
@@ -989,7 +705,19 @@ async fn every_function_through_the_lambda_runtime_api() {
     }
 
     // ----------------------------------------------------------- queue
-    let messages = drain(&queue, &queue_url).await;
+    // Bodies and `provider` attributes.
+    let messages: Vec<(String, Option<String>)> = drain(&queue, &queue_url)
+        .await
+        .iter()
+        .map(|m| {
+            let provider = m
+                .message_attributes()
+                .and_then(|a| a.get("provider"))
+                .and_then(|v| v.string_value())
+                .map(str::to_owned);
+            (m.body().unwrap_or_default().to_owned(), provider)
+        })
+        .collect();
     let bodies: Vec<String> = messages.iter().map(|(b, _)| b.clone()).collect();
     let events = validate_all(&bodies);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
