@@ -64,6 +64,7 @@ if want criterion; then
     say "criterion: CPU per webhook"
     rm -rf "$CARGO_TARGET_DIR/criterion/webhook" "$CARGO_TARGET_DIR/criterion/pipeline"
     cargo bench -p payhook --bench webhook 2>&1 | tee "$OUT/criterion.txt" >&2
+    cargo bench -p payhook --bench validation 2>&1 | tee "$OUT/criterion-validation.txt" >&2
 fi
 
 # ---------------------------------------------------------------- load
