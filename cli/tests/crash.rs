@@ -88,6 +88,16 @@ impl Drop for Server {
 /// Start `payhook serve` on `listen`; the address it listens on, or `None`
 /// when it exited before printing one (e.g. the port could not be bound).
 fn start(data_dir: &Path, listen: &str, server: &mut Server) -> Option<String> {
+    start_with(data_dir, listen, server, &[])
+}
+
+/// [`start`] with extra `serve` arguments.
+fn start_with(
+    data_dir: &Path,
+    listen: &str,
+    server: &mut Server,
+    extra: &[&str],
+) -> Option<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
     cmd.current_dir(repo()).arg("--data-dir").arg(data_dir);
     for k in payhook::config::SETTING_NAMES {
@@ -101,6 +111,7 @@ fn start(data_dir: &Path, listen: &str, server: &mut Server) -> Option<String> {
         .env("RUST_LOG", "warn");
     let mut child = cmd
         .args(["serve", "--listen", listen, "--sweep-every-secs", "1"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -502,6 +513,106 @@ fn kill_dash_nine_under_load_loses_nothing() {
     );
     drop(outbox);
     drop(store);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Overload: far more concurrent deliveries than `--max-in-flight` lets in.
+/// The excess is shed at once with 503 (the provider retries), memory stays
+/// bounded, and every delivery is accepted in the end, stored and published
+/// exactly once.
+#[test]
+fn overload_is_shed_with_503_and_loses_nothing() {
+    const THREADS: u64 = 48;
+    const PER_THREAD: u64 = 12;
+    let data_dir = std::env::temp_dir().join(format!("payhook-overload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut server = Server { child: None };
+    let addr = start_with(
+        &data_dir,
+        "127.0.0.1:0",
+        &mut server,
+        &["--max-in-flight", "2"],
+    )
+    .unwrap_or_else(|| panic!("payhook serve did not start"));
+    let pid = server.child.as_ref().map(|c| c.id()).unwrap_or_default();
+    let addr = Arc::new(RwLock::new(addr));
+    let secrets = dev_secrets(&data_dir);
+    let cfg = payhook::Config::from_lookup(|k| secrets.get(k).cloned())
+        .unwrap_or_else(|e| panic!("dev secrets: {e}"));
+    let build = |p| providers::build(p, &cfg).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let templates = Arc::new(Templates {
+        thirdweb: build(ProviderId::Thirdweb),
+        koywe: build(ProviderId::Koywe),
+        thirdweb_body: sample_body("thirdweb", "v2-sample.json"),
+        koywe_body: sample_body("koywe", "sample.json"),
+    });
+    let stats = Arc::new(Stats::default());
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (addr, stats, templates) = (addr.clone(), stats.clone(), templates.clone());
+            std::thread::spawn(move || {
+                (0..PER_THREAD)
+                    .map(|n| {
+                        deliver(
+                            &templates.delivery(n, &format!("overload-{t}")),
+                            &addr,
+                            &stats,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for t in threads {
+        for r in t.join().unwrap_or_else(|_| panic!("sender panicked")) {
+            acked.push(r.unwrap_or_else(|e| panic!("{e}")));
+        }
+    }
+    let shed = stats.unavailable.load(Ordering::Relaxed);
+    assert!(
+        shed > 0,
+        "nothing was shed: the in-flight limit was never reached"
+    );
+    assert_eq!(acked.len() as u64, THREADS * PER_THREAD);
+    let hwm_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+        })
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no VmHWM for pid {pid}"));
+    assert!(
+        hwm_kib < 150 * 1024,
+        "serve grew to {hwm_kib} KiB under overload"
+    );
+    server.kill();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteStore::open(&data_dir.join("payhook.db")).unwrap_or_else(|e| panic!("{e}"));
+    let outbox = SqliteOutbox::new(&store);
+    let rows = rt
+        .block_on(outbox.list(&OutboxFilter::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut published: HashMap<String, u32> = HashMap::new();
+    for r in rows.iter().filter(|r| !r.replay) {
+        *published.entry(r.event_id.clone()).or_default() += 1;
+    }
+    for id in &acked {
+        assert_eq!(
+            published.get(id),
+            Some(&1),
+            "{id} not published exactly once"
+        );
+    }
+    eprintln!(
+        "overload: {} deliveries accepted, {shed} answers 503, max RSS {} KiB",
+        acked.len(),
+        hwm_kib
+    );
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
