@@ -107,4 +107,6 @@ fi
 say "report"
 python3 bench/run.py report --results "$OUT" --criterion "$CARGO_TARGET_DIR/criterion" \
     --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64"
+say "overload curve (bench/overload.py)"
+python3 bench/overload.py "$BIN/payhook" >&2 || echo "bench: overload curve failed" >&2
 echo "bench: wrote BENCHMARKS.md in $(( $(date +%s) - started )) s" >&2

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Overload curve of `payhook serve` on the embedded store (issue 8, item 4).
+
+Runs wrk with growing connection counts against one server started with a
+small `--max-in-flight`, each load a few seconds, fresh signed Koywe bodies
+per run, and records requests/s answered 200, the share shed with 503, p99
+latency and the server's resident memory after each step. Prints a Markdown
+table (also written to bench/out/overload.md).
+
+    python3 bench/overload.py [BINARY]   # default $CARGO_TARGET_DIR/release/payhook
+"""
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # noqa: E402  (the bench helpers)
+
+STEPS = [8, 32, 128, 512]
+SECONDS = int(os.environ.get("OVERLOAD_SECONDS", "5"))
+MAX_IN_FLIGHT = os.environ.get("OVERLOAD_MAX_IN_FLIGHT", "32")
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    target = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/payhook/target"))
+    binary = sys.argv[1] if len(sys.argv) > 1 else f"{target}/release/payhook"
+    run.OUT.mkdir(parents=True, exist_ok=True)
+    port = 39123
+    data = tempfile.mkdtemp(prefix="payhook-overload-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAYHOOK_", "AWS_"))}
+    env["PAYHOOK_KOYWE_SECRETS"] = run.SECRET
+    env["RUST_LOG"] = "warn"
+    proc = subprocess.Popen(
+        [binary, "--data-dir", data, "serve", "--listen", f"127.0.0.1:{port}",
+         "--max-in-flight", MAX_IN_FLIGHT],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    rows = []
+    try:
+        run.wait_port(port, proc)
+        for i, c in enumerate(STEPS):
+            bodies = run.koywe_bodies(200_000, run.OUT / f"overload-{i}.txt", f"ov{i}-")
+            r = run.wrk(f"http://127.0.0.1:{port}/webhooks/koywe", bodies, seconds=SECONDS,
+                        connections=c)
+            total = r.get("requests", 0) or 1
+            non200 = r.get("non200", 0)
+            rows.append((c, r.get("rps", 0.0) * (1 - non200 / total), 100.0 * non200 / total,
+                         r.get("p99_us", 0) / 1000, rss_kib(proc.pid) / 1024))
+    finally:
+        run.stop(proc)
+    lines = [
+        f"`payhook serve` (embedded store, `--max-in-flight {MAX_IN_FLIGHT}`), "
+        f"`wrk` {SECONDS} s per step, distinct signed Koywe bodies:",
+        "",
+        "| connections | accepted/s (200) | shed (503) | p99 | server RSS after |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for c, ok, shed, p99, rss in rows:
+        lines.append(f"| {c} | {ok:,.0f} | {shed:.1f} % | {p99:.2f} ms | {rss:.1f} MiB |")
+    text = "\n".join(lines) + "\n"
+    (run.OUT / "overload.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
