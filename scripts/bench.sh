@@ -108,5 +108,11 @@ say "report"
 python3 bench/run.py report --results "$OUT" --criterion "$CARGO_TARGET_DIR/criterion" \
     --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64"
 say "overload curve (bench/overload.py)"
-python3 bench/overload.py "$BIN/payhook" >&2 || echo "bench: overload curve failed" >&2
+if python3 bench/overload.py "$BIN/payhook" >&2; then
+    { printf '\n## 6. Overload: load shedding on the embedded store (bench/overload.py)\n\n'
+      cat "$OUT/overload.md"; } >> "$ROOT/BENCHMARKS.md"
+else
+    echo "bench: overload curve failed" >&2
+    exit 1
+fi
 echo "bench: wrote BENCHMARKS.md in $(( $(date +%s) - started )) s" >&2
