@@ -3,31 +3,13 @@
 //! of every provider over HTTP, accepted then duplicate; `events`, `orders`,
 //! `users` and `replay` with `--backend aws`; the messages on the queue.
 
+mod common;
+
+use common::{FUNCTIONS, Server, first_valid_sample, repo};
 use payhook_tests::aws;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-const FUNCTIONS: [&str; 5] = [
-    "onebuy-wallet-pay",
-    "onebuy-checkout",
-    "koywe",
-    "eightpay",
-    "thirdweb",
-];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn payhook(data_dir: &Path, endpoint: &str, table: &str, queue: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_payhook"));
@@ -47,19 +29,6 @@ fn payhook(data_dir: &Path, endpoint: &str, table: &str, queue: &str) -> Command
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env_remove("AWS_PROFILE");
     c
-}
-
-fn first_valid_sample(function: &str) -> String {
-    let path = repo().join("events").join(function).join("cases.json");
-    let cases: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-            .unwrap_or_default();
-    let file = cases
-        .iter()
-        .find(|c| c["expect"] == 200 && c["sign"] == "fresh")
-        .and_then(|c| c["file"].as_str())
-        .unwrap_or_else(|| panic!("{function}: no valid case"));
-    format!("events/{function}/{file}")
 }
 
 fn stdout(mut c: Command) -> String {

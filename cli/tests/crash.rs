@@ -220,6 +220,21 @@ struct Templates {
 }
 
 impl Templates {
+    /// Thirdweb v2 and Koywe samples, signed with the server's generated
+    /// development secrets.
+    fn from_dev_secrets(data_dir: &Path) -> Self {
+        let secrets = dev_secrets(data_dir);
+        let cfg = payhook::Config::from_lookup(|k| secrets.get(k).cloned())
+            .unwrap_or_else(|e| panic!("dev secrets: {e}"));
+        let build = |p| providers::build(p, &cfg).unwrap_or_else(|e| panic!("{p}: {e}"));
+        Templates {
+            thirdweb: build(ProviderId::Thirdweb),
+            koywe: build(ProviderId::Koywe),
+            thirdweb_body: sample_body("thirdweb", "v2-sample.json"),
+            koywe_body: sample_body("koywe", "sample.json"),
+        }
+    }
+
     fn delivery(&self, n: u64, tag: &str) -> Delivery {
         let order = format!("crash-{tag}-{n}");
         let (provider, body) = if n.is_multiple_of(2) {
@@ -315,16 +330,7 @@ fn kill_dash_nine_under_load_loses_nothing() {
         .unwrap_or_else(|| panic!("payhook serve did not start"));
     let addr = Arc::new(RwLock::new(first.clone()));
 
-    let secrets = dev_secrets(&data_dir);
-    let cfg = payhook::Config::from_lookup(|k| secrets.get(k).cloned())
-        .unwrap_or_else(|e| panic!("dev secrets: {e}"));
-    let build = |p| providers::build(p, &cfg).unwrap_or_else(|e| panic!("{p}: {e}"));
-    let templates = Arc::new(Templates {
-        thirdweb: build(ProviderId::Thirdweb),
-        koywe: build(ProviderId::Koywe),
-        thirdweb_body: sample_body("thirdweb", "v2-sample.json"),
-        koywe_body: sample_body("koywe", "sample.json"),
-    });
+    let templates = Arc::new(Templates::from_dev_secrets(&data_dir));
 
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::default());
@@ -536,16 +542,7 @@ fn overload_is_shed_with_503_and_loses_nothing() {
     .unwrap_or_else(|| panic!("payhook serve did not start"));
     let pid = server.child.as_ref().map(|c| c.id()).unwrap_or_default();
     let addr = Arc::new(RwLock::new(addr));
-    let secrets = dev_secrets(&data_dir);
-    let cfg = payhook::Config::from_lookup(|k| secrets.get(k).cloned())
-        .unwrap_or_else(|e| panic!("dev secrets: {e}"));
-    let build = |p| providers::build(p, &cfg).unwrap_or_else(|e| panic!("{p}: {e}"));
-    let templates = Arc::new(Templates {
-        thirdweb: build(ProviderId::Thirdweb),
-        koywe: build(ProviderId::Koywe),
-        thirdweb_body: sample_body("thirdweb", "v2-sample.json"),
-        koywe_body: sample_body("koywe", "sample.json"),
-    });
+    let templates = Arc::new(Templates::from_dev_secrets(&data_dir));
     let stats = Arc::new(Stats::default());
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {

@@ -4,21 +4,12 @@
 //! showing exactly one normalized event per distinct delivery, and
 //! `payhook orders`.
 
+mod common;
+
+use common::{FUNCTIONS, Server, first_valid_sample, repo};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-const FUNCTIONS: [&str; 5] = [
-    "onebuy-wallet-pay",
-    "onebuy-checkout",
-    "koywe",
-    "eightpay",
-    "thirdweb",
-];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn payhook(data_dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_payhook"));
@@ -28,28 +19,6 @@ fn payhook(data_dir: &Path) -> Command {
     }
     c.env_remove("PAYHOOK_BACKEND").env_remove("PAYHOOK_LISTEN");
     c
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn first_valid_sample(function: &str) -> String {
-    let path = repo().join("events").join(function).join("cases.json");
-    let cases: Vec<serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-            .unwrap_or_default();
-    let file = cases
-        .iter()
-        .find(|c| c["expect"] == 200 && c["sign"] == "fresh")
-        .and_then(|c| c["file"].as_str())
-        .unwrap_or_else(|| panic!("{function}: no valid case"));
-    format!("events/{function}/{file}")
 }
 
 #[test]
