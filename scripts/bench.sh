@@ -53,11 +53,15 @@ fi
 # ---------------------------------------------------------------- builds
 say "release builds (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 FUNCS=(koywe onebuy-wallet-pay onebuy-checkout eightpay thirdweb)
-pkgs=(-p payhook-cli)
+pkgs=()
 for f in "${FUNCS[@]}"; do pkgs+=(-p "$f"); done
+# Lambda functions: the release profile (opt-level s, the 8 MB size budget).
 cargo build --release "${pkgs[@]}"
 (cd bench/hello-lambda && cargo build --release)
+# payhook serve: the `serve` profile (release at opt-level 3).
+cargo build --profile serve -p payhook-cli
 BIN="$CARGO_TARGET_DIR/release"
+SERVE="$CARGO_TARGET_DIR/serve/payhook"
 
 # ---------------------------------------------------------------- criterion
 if want criterion; then
@@ -70,11 +74,11 @@ fi
 # ---------------------------------------------------------------- load
 if want compare; then
     say "side by side: Express, FastAPI, payhook (memory store)"
-    python3 bench/run.py compare --payhook "$BIN/payhook" --venv "$VENV" --out "$OUT/compare.json"
+    python3 bench/run.py compare --payhook "$SERVE" --venv "$VENV" --out "$OUT/compare.json"
 fi
 if want embedded; then
     say "payhook serve on the embedded store"
-    python3 bench/run.py embedded --payhook "$BIN/payhook" --out "$OUT/embedded.json"
+    python3 bench/run.py embedded --payhook "$SERVE" --out "$OUT/embedded.json"
 fi
 
 # ---------------------------------------------------------------- cold start
@@ -108,7 +112,7 @@ say "report"
 python3 bench/run.py report --results "$OUT" --criterion "$CARGO_TARGET_DIR/criterion" \
     --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64"
 say "overload curve (bench/overload.py)"
-if python3 bench/overload.py "$BIN/payhook" >&2; then
+if python3 bench/overload.py "$SERVE" >&2; then
     { printf '\n## 6. Overload: load shedding on the embedded store (bench/overload.py)\n\n'
       cat "$OUT/overload.md"; } >> "$ROOT/BENCHMARKS.md"
 else

@@ -47,24 +47,45 @@ pub async fn backend(
     data_dir: &std::path::Path,
     cfg: &payhook::Config,
 ) -> Result<(Arc<dyn Store>, Arc<dyn Publisher>), CliError> {
+    let (store, publisher, _) = backend_parts(kind, data_dir, cfg).await?;
+    Ok((store, publisher))
+}
+
+/// [`backend`], plus the store that records, publishes and completes a new
+/// event in one write when the publisher is its own outbox (embedded).
+async fn backend_parts(
+    kind: Backend,
+    data_dir: &std::path::Path,
+    cfg: &payhook::Config,
+) -> Result<
+    (
+        Arc<dyn Store>,
+        Arc<dyn Publisher>,
+        Option<Arc<dyn payhook::store::OutboxStore>>,
+    ),
+    CliError,
+> {
     match kind {
         Backend::Embedded => {
             std::fs::create_dir_all(data_dir).map_err(|e| CliError::Io {
                 what: format!("create {}", data_dir.display()),
                 source: e,
             })?;
-            let store = payhook::store::sqlite::SqliteStore::open(&data_dir.join("payhook.db"))?;
+            let store = Arc::new(payhook::store::sqlite::SqliteStore::open(
+                &data_dir.join("payhook.db"),
+            )?);
             let outbox = payhook::publish::sqlite::SqliteOutbox::new(&store);
-            Ok((Arc::new(store), Arc::new(outbox)))
+            Ok((store.clone(), Arc::new(outbox), Some(store)))
         }
         Backend::Memory => Ok((
             Arc::new(payhook::store::memory::MemoryStore::new()),
             Arc::new(payhook::publish::memory::MemoryPublisher::new()),
+            None,
         )),
         Backend::Aws => {
             let sdk = payhook::aws::sdk_config().await;
             let (store, publisher) = payhook::aws::aws_backend(cfg, &sdk).await?;
-            Ok((store, publisher))
+            Ok((store, publisher, None))
         }
     }
 }
@@ -87,7 +108,8 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     let dev_standin = settings.uses_dev_standin();
     let cfg = settings.config_for(&format!("http://{addr}"))?;
-    let (backend_store, publisher) = backend(opts.backend, &opts.data_dir, &cfg).await?;
+    let (backend_store, publisher, one_step) =
+        backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
     let store: Arc<dyn EventStore> = backend_store.clone();
     let limits = Limits::from(&cfg);
 
@@ -98,7 +120,11 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             Ok(p) => {
                 let route = p.route();
                 lines.push(format!("  POST {}", show_route(&*p, &settings)));
-                let app = Arc::new(App::new(p, store.clone(), publisher.clone(), limits));
+                let mut app = App::new(p, store.clone(), publisher.clone(), limits);
+                if let Some(s) = &one_step {
+                    app = app.with_outbox_store(s.clone());
+                }
+                let app = Arc::new(app);
                 router = router.route(route, any(webhook).with_state(app));
             }
             Err(e) => lines.push(format!("  {id}: not configured ({e})")),

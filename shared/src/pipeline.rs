@@ -11,7 +11,7 @@ use crate::metrics::{self, Count};
 use crate::providers::{Inbound, Provider};
 use crate::publish::Publisher;
 use crate::rejection::Rejection;
-use crate::store::{Claim, EventRecord, EventStore};
+use crate::store::{Claim, EventRecord, EventStore, OutboxStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -145,6 +145,9 @@ pub struct App {
     pub publisher: Arc<dyn Publisher>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    /// Set when `publisher` is an outbox inside `store`'s database: claim,
+    /// publish and complete are then one write (see [`OutboxStore`]).
+    pub one_step: Option<Arc<dyn OutboxStore>>,
 }
 
 /// What happened to one request (for the log line and metrics).
@@ -168,7 +171,16 @@ impl App {
             publisher,
             clock: Arc::new(SystemClock),
             limits,
+            one_step: None,
         }
+    }
+
+    /// Record, publish and complete new events in one write through `store`,
+    /// whose outbox must be this app's publisher (the embedded backend:
+    /// `SqliteStore` + `SqliteOutbox::new(&store)`).
+    pub fn with_outbox_store(mut self, store: Arc<dyn OutboxStore>) -> Self {
+        self.one_step = Some(store);
+        self
     }
 
     /// Use `clock` instead of the system clock.
@@ -238,28 +250,43 @@ impl App {
             trace.order_id = Some(&order_buf);
             trace.status = Some(event.status.as_str());
             let rec = EventRecord::new(&event, &normalized.fingerprint);
-            reply = match self.store.claim(&rec, now, self.limits.lease).await {
+            let claimed = match &self.one_step {
+                Some(s) => s
+                    .claim_publish_complete(&rec, now, self.limits.lease)
+                    .await
+                    .map(|c| (c, true)),
+                None => self
+                    .store
+                    .claim(&rec, now, self.limits.lease)
+                    .await
+                    .map(|c| (c, false)),
+            };
+            reply = match claimed {
                 Err(e) => {
                     tracing::error!(provider = %provider, event_id = %rec.event_id, error = %e, "claim failed");
                     trace.outcome = "store_unavailable";
                     Reply::error(503, "store unavailable, retry later")
                 }
-                Ok(Claim::Conflict) => {
+                Ok((Claim::Conflict, _)) => {
                     tracing::warn!(provider = %provider, event_id = %rec.event_id, "same event id, different payload");
                     trace.outcome = "conflict";
                     Reply::error(409, "event id already recorded with a different payload")
                 }
-                Ok(Claim::Duplicate) => {
+                Ok((Claim::Duplicate, _)) => {
                     trace.outcome = "duplicate";
                     Reply::ok("duplicate", &rec.event_id)
                 }
-                Ok(Claim::InFlight) => {
+                Ok((Claim::InFlight, _)) => {
                     // Durably recorded by a concurrent delivery, which (or the
                     // sweeper) publishes it.
                     trace.outcome = "duplicate_in_flight";
                     Reply::ok("duplicate", &rec.event_id)
                 }
-                Ok(Claim::New | Claim::TakenOver) => {
+                Ok((Claim::New | Claim::TakenOver, true)) => {
+                    trace.outcome = "accepted";
+                    Reply::ok("accepted", &rec.event_id)
+                }
+                Ok((Claim::New | Claim::TakenOver, false)) => {
                     match publish_and_complete(
                         &*self.store,
                         &*self.publisher,

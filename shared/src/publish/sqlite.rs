@@ -79,6 +79,43 @@ impl SqliteOutbox {
 #[error("outbox: {0}")]
 struct OutboxError(String);
 
+/// One outbox row to write.
+pub(crate) struct Row<'a> {
+    pub event_id: &'a str,
+    pub provider: &'a str,
+    pub order_id: &'a str,
+    pub status: &'a str,
+    pub body: &'a str,
+    pub published_at: i64,
+}
+
+/// Add `row` inside the writer's current transaction. A second non-replay
+/// row for the same event id is dropped (unique index `outbox_once`).
+pub(crate) fn insert_in(
+    c: &rusqlite::Connection,
+    row: &Row<'_>,
+    replay: bool,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO outbox
+            (event_id, provider, order_id, status, body, published_at, replay)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            row.event_id,
+            row.provider,
+            row.order_id,
+            row.status,
+            row.body,
+            row.published_at,
+            replay
+        ])
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(())
+}
+
 impl SqliteOutbox {
     async fn insert(
         &self,
@@ -86,23 +123,24 @@ impl SqliteOutbox {
         json: &str,
         replay: bool,
     ) -> Result<(), PublishError> {
-        let row = (
+        let (event_id, provider, order_id, status, body) = (
             event.event_id.clone(),
             event.provider.as_str(),
             event.order_id.clone(),
             event.status.as_str(),
             json.to_owned(),
-            nanos(OffsetDateTime::now_utc()),
         );
+        let published_at = nanos(OffsetDateTime::now_utc());
         SqliteStore::with(&self.conn, move |c| {
-            c.execute(
-                "INSERT OR IGNORE INTO outbox
-                    (event_id, provider, order_id, status, body, published_at, replay)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![row.0, row.1, row.2, row.3, row.4, row.5, replay],
-            )
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok(())
+            let row = Row {
+                event_id: &event_id,
+                provider,
+                order_id: &order_id,
+                status,
+                body: &body,
+                published_at,
+            };
+            insert_in(c, &row, replay)
         })
         .await
         .map_err(|e| PublishError::unavailable(OutboxError(e.to_string())))

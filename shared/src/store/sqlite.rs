@@ -67,6 +67,47 @@ pub type SharedConn = Arc<Writer>;
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: SharedConn,
+    published: Arc<PublishedCache>,
+}
+
+/// Event ids known to be published, with their payload fingerprint: a
+/// duplicate delivery of one of them is answered without a trip to the
+/// writer thread. Sound because `published` is final (an event never goes
+/// back to `recorded` and rows are never deleted). Bounded: emptied when full.
+struct PublishedCache {
+    ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Entries kept in [`PublishedCache`] (~100 bytes each).
+const PUBLISHED_CACHE_MAX: usize = 100_000;
+
+impl PublishedCache {
+    fn new() -> Self {
+        PublishedCache {
+            ids: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// `Some(Duplicate | Conflict)` when `event_id` is known published.
+    fn check(&self, event_id: &str, payload_sha256: &str) -> Option<Claim> {
+        let ids = self.ids.lock().ok()?;
+        ids.get(event_id).map(|sha| {
+            if sha == payload_sha256 {
+                Claim::Duplicate
+            } else {
+                Claim::Conflict
+            }
+        })
+    }
+
+    fn insert(&self, event_id: &str, payload_sha256: &str) {
+        if let Ok(mut ids) = self.ids.lock() {
+            if ids.len() >= PUBLISHED_CACHE_MAX {
+                ids.clear();
+            }
+            ids.insert(event_id.to_owned(), payload_sha256.to_owned());
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +217,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(SqliteStore {
             conn: Writer::start(conn)?,
+            published: Arc::new(PublishedCache::new()),
         })
     }
 
@@ -192,17 +234,18 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |c: &Connection| {
-            let result = match c.execute_batch("SAVEPOINT op") {
+            let run = |stmt: &str| c.prepare_cached(stmt).and_then(|mut st| st.execute([]));
+            let result = match run("SAVEPOINT op") {
                 Err(e) => Err(sql(e)),
-                Ok(()) => {
+                Ok(_) => {
                     let r = f(c);
                     let end = if r.is_ok() {
-                        "RELEASE op"
+                        run("RELEASE op")
                     } else {
-                        "ROLLBACK TO op; RELEASE op"
+                        run("ROLLBACK TO op").and_then(|_| run("RELEASE op"))
                     };
-                    match c.execute_batch(end) {
-                        Ok(()) => r,
+                    match end {
+                        Ok(_) => r,
                         Err(e) => Err(sql(e)),
                     }
                 }
@@ -259,6 +302,141 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, 
     }))
 }
 
+/// Claim `rec` inside the current transaction (see [`EventStore::claim`]).
+fn claim_in(
+    tx: &Connection,
+    rec: &EventRecord,
+    now_n: i64,
+    until: i64,
+) -> Result<Claim, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (event_id, provider, order_id, status, provider_event,
+                payload_sha256, event_json, received_at, state, lease_until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'recorded', ?9)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                rec.event_id,
+                rec.provider.as_str(),
+                rec.order_id,
+                rec.status.as_str(),
+                rec.provider_event,
+                rec.payload_sha256,
+                rec.event_json,
+                nanos(rec.received_at),
+                until
+            ])
+        })
+        .map_err(sql)?;
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    let (sha, state, lease_until): (String, String, i64) = tx
+        .prepare_cached("SELECT payload_sha256, state, lease_until FROM events WHERE event_id = ?1")
+        .and_then(|mut st| st.query_row([&rec.event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+        .map_err(sql)?;
+    Ok(if sha != rec.payload_sha256 {
+        Claim::Conflict
+    } else if state == "published" {
+        Claim::Duplicate
+    } else if lease_until > now_n {
+        Claim::InFlight
+    } else {
+        tx.prepare_cached("UPDATE events SET lease_until = ?2 WHERE event_id = ?1")
+            .and_then(|mut st| st.execute(params![rec.event_id, until]))
+            .map_err(sql)?;
+        Claim::TakenOver
+    })
+}
+
+/// Mark `rec` published and move its order forward, inside the current
+/// transaction (see [`EventStore::complete`]).
+fn complete_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), StoreError> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE events SET state = 'published', published_at = ?2
+             WHERE event_id = ?1 AND state = 'recorded'",
+        )
+        .and_then(|mut st| st.execute(params![rec.event_id, now_n]))
+        .map_err(sql)?;
+    if changed == 1 {
+        tx.prepare_cached(
+            "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
+                updated_at, event_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+             ON CONFLICT (provider, order_id) DO UPDATE SET
+                event_count = event_count + 1,
+                status = CASE WHEN excluded.status_rank > status_rank
+                              THEN excluded.status ELSE status END,
+                last_event_id = CASE WHEN excluded.status_rank > status_rank
+                              THEN excluded.last_event_id ELSE last_event_id END,
+                updated_at = CASE WHEN excluded.status_rank > status_rank
+                              THEN excluded.updated_at ELSE updated_at END,
+                status_rank = MAX(status_rank, excluded.status_rank)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                rec.provider.as_str(),
+                rec.order_id,
+                rec.status.as_str(),
+                stored_rank(rec.status),
+                rec.event_id,
+                now_n
+            ])
+        })
+        .map_err(sql)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl super::OutboxStore for SqliteStore {
+    /// The embedded backend's whole write for one webhook in ONE durable
+    /// step: claim `rec`; when the claim is [`Claim::New`] or
+    /// [`Claim::TakenOver`], also add its outbox row (the embedded
+    /// "publish", same file) and mark it published with its order moved
+    /// forward. All in one transaction, so either everything is on disk or
+    /// nothing is. Other outcomes write nothing.
+    async fn claim_publish_complete(
+        &self,
+        rec: &EventRecord,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        if let Some(known) = self.published.check(&rec.event_id, &rec.payload_sha256) {
+            return Ok(known);
+        }
+        let r = rec.clone();
+        let (now_n, until) = (nanos(now), nanos(now + lease));
+        let outcome = Self::with(&self.conn, move |tx| {
+            let claim = claim_in(tx, &r, now_n, until)?;
+            if matches!(claim, Claim::New | Claim::TakenOver) {
+                crate::publish::sqlite::insert_in(
+                    tx,
+                    &crate::publish::sqlite::Row {
+                        event_id: &r.event_id,
+                        provider: r.provider.as_str(),
+                        order_id: &r.order_id,
+                        status: r.status.as_str(),
+                        body: &r.event_json,
+                        published_at: now_n,
+                    },
+                    false,
+                )?;
+                complete_in(tx, &r, now_n)?;
+            }
+            Ok(claim)
+        })
+        .await?;
+        if matches!(outcome, Claim::New | Claim::TakenOver | Claim::Duplicate) {
+            self.published.insert(&rec.event_id, &rec.payload_sha256);
+        }
+        Ok(outcome)
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn claim(
@@ -267,57 +445,16 @@ impl EventStore for SqliteStore {
         now: OffsetDateTime,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let rec = rec.clone();
-        let now_n = nanos(now);
-        let until = nanos(now + lease);
-        Self::with(&self.conn, move |tx| {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO events (event_id, provider, order_id, status, provider_event,
-                        payload_sha256, event_json, received_at, state, lease_until)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'recorded', ?9)
-                     ON CONFLICT (event_id) DO NOTHING",
-                    params![
-                        rec.event_id,
-                        rec.provider.as_str(),
-                        rec.order_id,
-                        rec.status.as_str(),
-                        rec.provider_event,
-                        rec.payload_sha256,
-                        rec.event_json,
-                        nanos(rec.received_at),
-                        until
-                    ],
-                )
-                .map_err(sql)?;
-            let outcome = if inserted == 1 {
-                Claim::New
-            } else {
-                let (sha, state, lease_until): (String, String, i64) = tx
-                    .query_row(
-                        "SELECT payload_sha256, state, lease_until FROM events WHERE event_id = ?1",
-                        [&rec.event_id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .map_err(sql)?;
-                if sha != rec.payload_sha256 {
-                    Claim::Conflict
-                } else if state == "published" {
-                    Claim::Duplicate
-                } else if lease_until > now_n {
-                    Claim::InFlight
-                } else {
-                    tx.execute(
-                        "UPDATE events SET lease_until = ?2 WHERE event_id = ?1",
-                        params![rec.event_id, until],
-                    )
-                    .map_err(sql)?;
-                    Claim::TakenOver
-                }
-            };
-            Ok(outcome)
-        })
-        .await
+        if let Some(known) = self.published.check(&rec.event_id, &rec.payload_sha256) {
+            return Ok(known);
+        }
+        let owned = rec.clone();
+        let (now_n, until) = (nanos(now), nanos(now + lease));
+        let outcome = Self::with(&self.conn, move |tx| claim_in(tx, &owned, now_n, until)).await?;
+        if outcome == Claim::Duplicate {
+            self.published.insert(&rec.event_id, &rec.payload_sha256);
+        }
+        Ok(outcome)
     }
 
     async fn release(&self, event_id: &str) -> Result<(), StoreError> {
@@ -334,45 +471,11 @@ impl EventStore for SqliteStore {
     }
 
     async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError> {
-        let rec = rec.clone();
+        let owned = rec.clone();
         let now_n = nanos(now);
-        Self::with(&self.conn, move |tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE events SET state = 'published', published_at = ?2
-                     WHERE event_id = ?1 AND state = 'recorded'",
-                    params![rec.event_id, now_n],
-                )
-                .map_err(sql)?;
-            if changed == 1 {
-                let rank = stored_rank(rec.status);
-                tx.execute(
-                    "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
-                        updated_at, event_count)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
-                     ON CONFLICT (provider, order_id) DO UPDATE SET
-                        event_count = event_count + 1,
-                        status = CASE WHEN excluded.status_rank > status_rank
-                                      THEN excluded.status ELSE status END,
-                        last_event_id = CASE WHEN excluded.status_rank > status_rank
-                                      THEN excluded.last_event_id ELSE last_event_id END,
-                        updated_at = CASE WHEN excluded.status_rank > status_rank
-                                      THEN excluded.updated_at ELSE updated_at END,
-                        status_rank = MAX(status_rank, excluded.status_rank)",
-                    params![
-                        rec.provider.as_str(),
-                        rec.order_id,
-                        rec.status.as_str(),
-                        rank,
-                        rec.event_id,
-                        now_n
-                    ],
-                )
-                .map_err(sql)?;
-            }
-            Ok(())
-        })
-        .await
+        Self::with(&self.conn, move |tx| complete_in(tx, &owned, now_n)).await?;
+        self.published.insert(&rec.event_id, &rec.payload_sha256);
+        Ok(())
     }
 
     async fn stuck(
