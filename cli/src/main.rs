@@ -164,9 +164,35 @@ pub enum CliError {
     Onebuy(#[from] onebuy::OnebuyError),
 }
 
+/// Log lines of `payhook serve` go through a writer thread that writes
+/// whatever has queued up in one `write`, instead of one `write` per webhook
+/// on the request path. Nothing is dropped (a full queue makes the request
+/// wait); the returned guard flushes the queue when the process ends
+/// normally. The other commands write their few lines directly.
+fn init_serve_logging() -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("payhook-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .compact()
+        .try_init();
+    guard
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    payhook::logging::init_text();
+    let _log_guard = match cli.cmd {
+        Cmd::Serve { .. } => Some(init_serve_logging()),
+        _ => {
+            payhook::logging::init_text();
+            None
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

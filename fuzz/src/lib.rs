@@ -107,7 +107,12 @@ fn documented(ctx: &str, r: &Rejection) {
 
 /// Normalize a verified body; check what an accepted event must satisfy.
 fn normalize(ctx: &str, p: &dyn Provider, v: &Verified) -> Option<Normalized> {
-    match p.normalize(v, now()) {
+    match p.normalize(
+        Verified {
+            body: v.body.clone(),
+        },
+        now(),
+    ) {
         Ok(n) => {
             assert!(!n.dedupe_key.is_empty(), "{ctx}: empty dedupe key");
             assert!(!n.event.order_id.is_empty(), "{ctx}: empty order id");

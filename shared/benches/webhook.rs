@@ -150,10 +150,10 @@ fn process_local(p: &dyn Provider, req: &Request) -> EventRecord {
         Ok(v) => v,
         Err(e) => panic!("{}: verify: {e}", p.id()),
     };
-    finish(p, &verified)
+    finish(p, verified)
 }
 
-fn finish(p: &dyn Provider, verified: &Verified) -> EventRecord {
+fn finish(p: &dyn Provider, verified: Verified) -> EventRecord {
     let n = match p.normalize(verified, now()) {
         Ok(n) => n,
         Err(e) => panic!("{}: normalize: {e}", p.id()),
@@ -172,7 +172,7 @@ fn eightpay_local(p: &dyn Provider, req: &Request) -> EventRecord {
     };
     let id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default();
     assert_eq!(notification_id(&body), id, "eightpay: id does not match");
-    finish(p, &Verified { body })
+    finish(p, Verified { body })
 }
 
 fn per_webhook(c: &mut Criterion) {
@@ -249,12 +249,52 @@ fn pipeline_duplicate(c: &mut Criterion) {
     group.finish();
 }
 
+/// Where the time of the largest body goes (thirdweb's v1 seed sample):
+/// each stage of `process_local` on its own.
+fn stages(c: &mut Criterion) {
+    let cfg = config();
+    let p = providers::build(ProviderId::Thirdweb, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    let req = signed(&*p, "thirdweb/v1-seed-sample.json");
+    let body = canonical::parse_strict(&req.body).unwrap_or_else(|e| panic!("{e}"));
+    let n = p
+        .normalize(Verified { body: body.clone() }, now())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("stages/thirdweb-v1");
+    group.bench_function("hmac-sha256", |b| {
+        b.iter(|| payhook::providers::sha256(black_box(&req.body)))
+    });
+    group.bench_function("parse_strict", |b| {
+        b.iter(|| canonical::parse_strict(black_box(&req.body)))
+    });
+    group.bench_function("serde_json::from_slice::<Value>", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&req.body)))
+    });
+    group.bench_function("Value::clone", |b| b.iter(|| black_box(&body).clone()));
+    group.bench_function("canonical::stringify", |b| {
+        b.iter(|| canonical::stringify(black_box(&body)))
+    });
+    group.bench_function("normalize (with a Value::clone to feed it)", |b| {
+        b.iter(|| {
+            p.normalize(
+                Verified {
+                    body: black_box(&body).clone(),
+                },
+                now(),
+            )
+        })
+    });
+    group.bench_function("PaymentEvent::to_json", |b| {
+        b.iter(|| black_box(&n.event).to_json())
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2))
         .sample_size(50);
-    targets = per_webhook, pipeline_duplicate
+    targets = per_webhook, pipeline_duplicate, stages
 }
 criterion_main!(benches);

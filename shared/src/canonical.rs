@@ -133,10 +133,17 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             let v = map.next_value_seed(self.deeper()?)?;
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}\u{1}")));
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                serde_json::map::Entry::Occupied(taken) => {
+                    return Err(de::Error::custom(format_args!(
+                        "{DUP_PREFIX}{}\u{1}",
+                        taken.key()
+                    )));
+                }
             }
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
@@ -146,6 +153,32 @@ impl<'de> Visitor<'de> for StrictVisitor {
 pub fn stringify(value: &Value) -> String {
     let mut out = String::with_capacity(256);
     write_value(&mut out, value);
+    out
+}
+
+/// `JSON.stringify` of `value` without its top-level members named in
+/// `skip`: the same text as `stringify(&without_key(value, k))`, without
+/// copying the value.
+pub fn stringify_without(value: &Value, skip: &[&str]) -> String {
+    let Value::Object(m) = value else {
+        return stringify(value);
+    };
+    let mut out = String::with_capacity(256);
+    out.push('{');
+    let mut first = true;
+    for (k, x) in m {
+        if skip.contains(&k.as_str()) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        write_string(&mut out, k);
+        out.push(':');
+        write_value(&mut out, x);
+    }
+    out.push('}');
     out
 }
 
@@ -189,7 +222,8 @@ fn write_number(out: &mut String, n: &Number) {
     if let Some(i) = n.as_i64()
         && i.unsigned_abs() <= (1u64 << 53)
     {
-        out.push_str(&i.to_string());
+        use std::fmt::Write;
+        let _ = write!(out, "{i}");
         return;
     }
     let f = n.as_f64().unwrap_or(f64::NAN);
@@ -205,28 +239,32 @@ fn write_number(out: &mut String, n: &Number) {
 
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let esc: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\u{8}' => Some("\\b"),
-            '\u{c}' => Some("\\f"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            c if (c as u32) < 0x20 => None,
+    // Only ASCII needs escaping: every byte of a multi-byte UTF-8 sequence
+    // is >= 0x80, so scanning bytes never splits a character.
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x00..=0x1f => "",
             _ => continue,
         };
         out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
-                use std::fmt::Write;
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(esc);
         }
-        start = i + c.len_utf8();
+        start = i + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
@@ -314,5 +352,10 @@ mod tests {
     fn key_order_is_kept_and_key_removal_keeps_it() {
         let v = parse_strict(br#"{"z":1,"signature":"s","a":2}"#).unwrap_or_default();
         assert_eq!(stringify(&without_key(&v, "signature")), r#"{"z":1,"a":2}"#);
+        assert_eq!(stringify_without(&v, &["signature"]), r#"{"z":1,"a":2}"#);
+        assert_eq!(stringify_without(&v, &["a", "z"]), r#"{"signature":"s"}"#);
+        assert_eq!(stringify_without(&v, &["signature", "a", "z"]), "{}");
+        let list = parse_strict(br#"[1,{"a":2}]"#).unwrap_or_default();
+        assert_eq!(stringify_without(&list, &["a"]), r#"[1,{"a":2}]"#);
     }
 }

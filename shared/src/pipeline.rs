@@ -234,7 +234,7 @@ impl App {
                     break 'done;
                 }
             };
-            let normalized = match self.provider.normalize(&verified, now) {
+            let normalized = match self.provider.normalize(verified, now) {
                 Ok(n) => n,
                 Err(r) => {
                     trace.outcome = r.kind;

@@ -81,7 +81,7 @@ async fn every_vector_verifies() {
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         koywe
-            .normalize(&verified, NOW)
+            .normalize(verified, NOW)
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
 
         // And a wrong secret does not.

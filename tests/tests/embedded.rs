@@ -187,7 +187,7 @@ async fn record_of(
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let n = provider
-        .normalize(&verified, h.clock_now())
+        .normalize(verified, h.clock_now())
         .unwrap_or_else(|e| panic!("{e}"));
     let mut event = n.event;
     event.event_id = payhook::event::event_id(p, &n.dedupe_key);

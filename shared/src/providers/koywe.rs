@@ -149,7 +149,7 @@ impl Provider for Koywe {
                 "missing signature",
             ));
         };
-        let signed = canonical::stringify(&canonical::without_key(&body, SIGNATURE));
+        let signed = canonical::stringify_without(&body, &[SIGNATURE]);
         if !self
             .secrets
             .verify_hmac_sha256_hex(&[signed.as_bytes()], sig)
@@ -162,7 +162,7 @@ impl Provider for Koywe {
 
     fn normalize(
         &self,
-        verified: &Verified,
+        verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Rejection> {
         let ev: KoyweEvent = from_body(&verified.body)?;
@@ -173,6 +173,9 @@ impl Provider for Koywe {
             return Err(Rejection::field("orderId"));
         }
         let status = status_of(&ev.event_name);
+        // A retry of the same event may carry a new time stamp and therefore
+        // a new signature; everything else must be identical.
+        let stable = canonical::stringify_without(&verified.body, &[SIGNATURE, TIME_STAMP]);
         // Koywe runs both on-ramps and off-ramps, and this body does not say
         // which one an order is (`crypto_*` events are on-ramp only, `fiat_*`
         // off-ramp, the `payment_*` ones either). We label every Koywe event
@@ -185,7 +188,7 @@ impl Provider for Koywe {
             status,
             ev.order_id.clone(),
             received_at,
-            verified.body.clone(),
+            verified.body,
         );
         event.occurred_at = Some(ev.time_stamp);
         if status == Status::Failed {
@@ -195,15 +198,9 @@ impl Provider for Koywe {
                 reason: Some(ev.event_name.clone()),
             });
         }
-        // A retry of the same event may carry a new time stamp and therefore
-        // a new signature; everything else must be identical.
-        let stable = canonical::without_key(
-            &canonical::without_key(&verified.body, SIGNATURE),
-            TIME_STAMP,
-        );
         Ok(Normalized {
             dedupe_key: format!("{}\n{}", ev.order_id, ev.event_name),
-            fingerprint: sha256(canonical::stringify(&stable).as_bytes()),
+            fingerprint: sha256(stable.as_bytes()),
             event,
         })
     }
@@ -278,7 +275,7 @@ mod tests {
     async fn documented_sample_verifies_and_signing_reproduces_it() {
         let p = koywe(SECRET);
         let v = verify(&p, SAMPLE.as_bytes(), T0).await.unwrap();
-        let n = p.normalize(&v, T0).unwrap();
+        let n = p.normalize(v, T0).unwrap();
         assert_eq!(n.event.status, Status::Completed);
         assert_eq!(n.event.order_id, "5a3288ea-0bd4-44d2-af11-aae1f88bbd61");
         assert_eq!(n.event.provider_event, "crypto_delivered");
@@ -345,7 +342,7 @@ mod tests {
             }
             let body = signed(&p, name, "order-1", T0);
             let v = verify(&p, &body, T0).await.unwrap();
-            let n = p.normalize(&v, T0).unwrap();
+            let n = p.normalize(v, T0).unwrap();
             assert_eq!(n.event.status, status, "{name}");
             assert_eq!(n.event.provider_event, name);
             assert_eq!(n.event.order_id, "order-1");
@@ -505,7 +502,7 @@ mod tests {
         ] {
             let signed = p.sign(body.as_bytes(), T0).unwrap().body;
             let v = verify(&p, &signed, T0).await.unwrap();
-            let e = p.normalize(&v, T0).unwrap_err();
+            let e = p.normalize(v, T0).unwrap_err();
             assert_eq!(e.status, 400, "{body}");
         }
         let signed = p
@@ -513,7 +510,7 @@ mod tests {
             .unwrap()
             .body;
         let v = verify(&p, &signed, T0).await.unwrap();
-        let e = p.normalize(&v, T0).unwrap_err();
+        let e = p.normalize(v, T0).unwrap_err();
         assert!(e.reason.contains("eventName"), "{}", e.reason);
     }
 
@@ -528,7 +525,7 @@ mod tests {
             .unwrap()
             .body;
         let v = verify(&p, &body, T0).await.unwrap();
-        let n = p.normalize(&v, T0).unwrap();
+        let n = p.normalize(v, T0).unwrap();
         assert_eq!(n.event.status, Status::Completed);
         assert_eq!(n.event.raw["note"], "café 😀");
     }
@@ -543,16 +540,13 @@ mod tests {
         let b = verify(&p, &signed(&p, "crypto_delivered", "o", later), later)
             .await
             .unwrap();
-        let (na, nb) = (
-            p.normalize(&a, T0).unwrap(),
-            p.normalize(&b, later).unwrap(),
-        );
+        let (na, nb) = (p.normalize(a, T0).unwrap(), p.normalize(b, later).unwrap());
         assert_eq!(na.fingerprint, nb.fingerprint);
         assert_eq!(na.dedupe_key, nb.dedupe_key);
         let c = verify(&p, &signed(&p, "crypto_delivered", "o2", T0), T0)
             .await
             .unwrap();
-        assert_ne!(p.normalize(&c, T0).unwrap().fingerprint, na.fingerprint);
+        assert_ne!(p.normalize(c, T0).unwrap().fingerprint, na.fingerprint);
     }
 
     #[test]
@@ -628,7 +622,7 @@ mod tests {
                 other => panic!("{file}: unknown sign mode {other}"),
             };
             let outcome = match verify(&p, &sent, T0).await {
-                Ok(v) => p.normalize(&v, T0),
+                Ok(v) => p.normalize(v, T0),
                 Err(e) => Err(e),
             };
             match outcome {

@@ -88,7 +88,7 @@ pub trait Provider: Send + Sync {
     /// Map the verified body to the normalized event. Pure: no I/O.
     fn normalize(
         &self,
-        verified: &Verified,
+        verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Rejection>;
 

@@ -253,7 +253,7 @@ impl Provider for WalletPay {
 
     fn normalize(
         &self,
-        verified: &Verified,
+        verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Rejection> {
         let b: WalletPayBody = from_body(&verified.body)?;
@@ -310,7 +310,7 @@ impl Provider for WalletPay {
             status,
             order_id,
             received_at,
-            verified.body.clone(),
+            verified.body,
         );
         ev.merchant_reference = nonempty(b.custom_id).or(nonempty(data.custom_order_id));
         // `amount` (top level) is the amount the payment link was created
@@ -362,7 +362,7 @@ impl Provider for WalletPay {
 
         Ok(Normalized {
             dedupe_key,
-            fingerprint: body_fingerprint(&verified.body),
+            fingerprint: body_fingerprint(&ev.raw),
             event: ev,
         })
     }
@@ -489,7 +489,7 @@ impl Provider for Checkout {
 
     fn normalize(
         &self,
-        verified: &Verified,
+        verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Rejection> {
         let b: CheckoutBody = from_body(&verified.body)?;
@@ -506,7 +506,7 @@ impl Provider for Checkout {
             status,
             id,
             received_at,
-            verified.body.clone(),
+            verified.body,
         );
         ev.merchant_reference = d.custom_id;
         if d.quote_amount.is_some() || d.quote.is_some() {
@@ -537,7 +537,7 @@ impl Provider for Checkout {
 
         Ok(Normalized {
             dedupe_key,
-            fingerprint: body_fingerprint(&verified.body),
+            fingerprint: body_fingerprint(&ev.raw),
             event: ev,
         })
     }
@@ -588,7 +588,7 @@ mod tests {
 
     fn run(p: &dyn Provider, body: &str) -> Result<Normalized, Rejection> {
         let v = verify(p, Some(TOKEN), body)?;
-        p.normalize(&v, now())
+        p.normalize(v, now())
     }
 
     fn ok(p: &dyn Provider, body: &str) -> Normalized {

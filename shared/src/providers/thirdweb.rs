@@ -181,7 +181,7 @@ impl Provider for Thirdweb {
 
     fn normalize(
         &self,
-        verified: &Verified,
+        verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Rejection> {
         let body = &verified.body;
@@ -190,6 +190,10 @@ impl Provider for Thirdweb {
             Shape::V1Crypto => v1_crypto(body)?,
             Shape::V2 => v2(body)?,
         };
+        // `Verified` holds the parsed body, not the bytes; its canonical
+        // (JavaScript) form equals thirdweb's compact body byte for byte
+        // and ignores insignificant whitespace otherwise.
+        let fingerprint = sha256(canonical::stringify(body).as_bytes());
         let mut ev = PaymentEvent::new(
             ProviderId::Thirdweb,
             n.product,
@@ -197,7 +201,7 @@ impl Provider for Thirdweb {
             n.status,
             n.order_id.clone(),
             received_at,
-            body.clone(),
+            verified.body,
         );
         ev.occurred_at = n.occurred_at;
         ev.fiat = n.fiat;
@@ -208,10 +212,7 @@ impl Provider for Thirdweb {
         ev.flags = n.flags;
         Ok(Normalized {
             dedupe_key: format!("{}\n{}", n.order_id, n.provider_event),
-            // `Verified` holds the parsed body, not the bytes; its canonical
-            // (JavaScript) form equals thirdweb's compact body byte for byte
-            // and ignores insignificant whitespace otherwise.
-            fingerprint: sha256(canonical::stringify(body).as_bytes()),
+            fingerprint,
             event: ev,
         })
     }
@@ -828,7 +829,7 @@ mod tests {
 
     fn normalize(body: &str) -> Result<Normalized, Rejection> {
         let v = roundtrip(&provider(SECRET), body, T0, T0)?;
-        provider(SECRET).normalize(&v, at(T0))
+        provider(SECRET).normalize(v, at(T0))
     }
 
     fn ok(body: &str) -> Normalized {

@@ -196,7 +196,7 @@ impl EightPay {
 /// in `id`.
 pub fn notification_id(body: &Value) -> String {
     hex::encode(sha256(
-        canonical::stringify(&canonical::without_key(body, "id")).as_bytes(),
+        canonical::stringify_without(body, &["id"]).as_bytes(),
     ))
 }
 
@@ -344,7 +344,7 @@ impl Provider for EightPay {
 
     fn normalize(
         &self,
-        verified: &Verified,
+        verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Rejection> {
         let n: Notification = from_body(&verified.body)?;
@@ -386,7 +386,7 @@ impl Provider for EightPay {
             status,
             order_id,
             received_at,
-            verified.body.clone(),
+            verified.body,
         );
         event.merchant_reference = data.tag.clone();
         event.occurred_at = unix(n.timestamp.as_deref()).or_else(|| {
@@ -432,14 +432,18 @@ impl Provider for EightPay {
                 reason: Some(n.event.clone()),
             });
         }
+        // The content without `id` (whose position in the body may vary
+        // between deliveries): same id, same content, so never a 409. That
+        // hash IS `id` once verified (`verify` compared them), so it is
+        // read back rather than computed twice.
+        let mut fingerprint = [0u8; 32];
+        if hex::decode_to_slice(&n.id, &mut fingerprint).is_err() {
+            fingerprint = sha256(canonical::stringify_without(&event.raw, &["id"]).as_bytes());
+        }
         Ok(Normalized {
             // `id` is a content hash: a redelivery has the same one.
             dedupe_key: n.id.clone(),
-            // The content without `id` (whose position in the body may vary
-            // between deliveries): same id, same content, so never a 409.
-            fingerprint: sha256(
-                canonical::stringify(&canonical::without_key(&verified.body, "id")).as_bytes(),
-            ),
+            fingerprint,
             event,
         })
     }
@@ -531,7 +535,7 @@ mod tests {
         let (p, api) = setup(Duration::from_secs(2)).await;
         assert!(api.insert("bsc", value(SAMPLE.as_bytes())));
         let v = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap();
-        let n = p.normalize(&v, NOW).unwrap();
+        let n = p.normalize(v, NOW).unwrap();
         let e = &n.event;
         assert_eq!(e.status, Status::Completed);
         assert_eq!(e.provider_event, "Payment");
@@ -592,7 +596,7 @@ mod tests {
     fn normalized(p: &EightPay, body: Value) -> Normalized {
         let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
         p.normalize(
-            &Verified {
+            Verified {
                 body: value(&signed),
             },
             NOW,
@@ -696,7 +700,7 @@ mod tests {
             let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
             let e = p
                 .normalize(
-                    &Verified {
+                    Verified {
                         body: value(&signed),
                     },
                     NOW,
@@ -834,7 +838,7 @@ mod tests {
         assert_eq!((e.status, e.kind), (400, "chain_mismatch"));
         api.insert("polygon", value(&on_polygon.body));
         let ok = verify(&p, "polygon", &on_polygon.body).await.unwrap();
-        let n = p.normalize(&ok, NOW).unwrap();
+        let n = p.normalize(ok, NOW).unwrap();
         assert_eq!(
             n.event.crypto.and_then(|c| c.network).as_deref(),
             Some("polygon")
@@ -965,7 +969,7 @@ mod tests {
                 other => panic!("{file}: sign mode {other} does not apply to 8Pay"),
             };
             let outcome = match verify(&p, chain, &sent).await {
-                Ok(v) => p.normalize(&v, NOW),
+                Ok(v) => p.normalize(v, NOW),
                 Err(e) => Err(e),
             };
             match outcome {
