@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS orders (
     updated_at    INTEGER NOT NULL,
     event_count   INTEGER NOT NULL,
     PRIMARY KEY (provider, order_id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id     TEXT NOT NULL,
@@ -347,17 +347,21 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, 
 }
 
 /// Claim `rec` inside the current transaction (see [`EventStore::claim`]).
+/// With `published_at`, a new event is inserted already published (the
+/// caller publishes and completes it in the same transaction).
 fn claim_in(
     tx: &Connection,
     rec: &EventRecord,
     now_n: i64,
     until: i64,
+    published_at: Option<i64>,
 ) -> Result<Claim, StoreError> {
     let inserted = tx
         .prepare_cached(
             "INSERT INTO events (event_id, provider, order_id, status, provider_event,
-                payload_sha256, event_json, received_at, state, lease_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'recorded', ?9)
+                payload_sha256, event_json, received_at, state, lease_until, published_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                CASE WHEN ?10 IS NULL THEN 'recorded' ELSE 'published' END, ?9, ?10)
              ON CONFLICT (event_id) DO NOTHING",
         )
         .and_then(|mut st| {
@@ -370,7 +374,8 @@ fn claim_in(
                 rec.payload_sha256,
                 rec.event_json,
                 nanos(rec.received_at),
-                until
+                until,
+                published_at
             ])
         })
         .map_err(sql)?;
@@ -406,8 +411,16 @@ fn complete_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), Sto
         .and_then(|mut st| st.execute(params![rec.event_id, now_n]))
         .map_err(sql)?;
     if changed == 1 {
-        tx.prepare_cached(
-            "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
+        order_forward_in(tx, rec, now_n)?;
+    }
+    Ok(())
+}
+
+/// Count `rec` on its order and move the order's status forward (only to a
+/// strictly higher rank), inside the current transaction.
+fn order_forward_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
                 updated_at, event_count)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
              ON CONFLICT (provider, order_id) DO UPDATE SET
@@ -419,19 +432,18 @@ fn complete_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), Sto
                 updated_at = CASE WHEN excluded.status_rank > status_rank
                               THEN excluded.updated_at ELSE updated_at END,
                 status_rank = MAX(status_rank, excluded.status_rank)",
-        )
-        .and_then(|mut st| {
-            st.execute(params![
-                rec.provider.as_str(),
-                rec.order_id,
-                rec.status.as_str(),
-                stored_rank(rec.status),
-                rec.event_id,
-                now_n
-            ])
-        })
-        .map_err(sql)?;
-    }
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            rec.provider.as_str(),
+            rec.order_id,
+            rec.status.as_str(),
+            stored_rank(rec.status),
+            rec.event_id,
+            now_n
+        ])
+    })
+    .map_err(sql)?;
     Ok(())
 }
 
@@ -455,7 +467,7 @@ impl super::OutboxStore for SqliteStore {
         let r = rec.clone();
         let (now_n, until) = (nanos(now), nanos(now + lease));
         let outcome = Self::with(&self.conn, move |tx| {
-            let claim = claim_in(tx, &r, now_n, until)?;
+            let claim = claim_in(tx, &r, now_n, until, Some(now_n))?;
             if matches!(claim, Claim::New | Claim::TakenOver) {
                 crate::publish::sqlite::insert_in(
                     tx,
@@ -469,7 +481,12 @@ impl super::OutboxStore for SqliteStore {
                     },
                     false,
                 )?;
-                complete_in(tx, &r, now_n)?;
+                if claim == Claim::New {
+                    // Inserted as published: only the order is left.
+                    order_forward_in(tx, &r, now_n)?;
+                } else {
+                    complete_in(tx, &r, now_n)?;
+                }
             }
             Ok(claim)
         })
@@ -494,7 +511,10 @@ impl EventStore for SqliteStore {
         }
         let owned = rec.clone();
         let (now_n, until) = (nanos(now), nanos(now + lease));
-        let outcome = Self::with(&self.conn, move |tx| claim_in(tx, &owned, now_n, until)).await?;
+        let outcome = Self::with(&self.conn, move |tx| {
+            claim_in(tx, &owned, now_n, until, None)
+        })
+        .await?;
         if outcome == Claim::Duplicate {
             self.published.insert(&rec.event_id, &rec.payload_sha256);
         }
