@@ -2,6 +2,7 @@
 //! what was recorded and published.
 
 mod inspect;
+mod logbuf;
 mod onebuy;
 mod replay;
 mod send;
@@ -164,29 +165,26 @@ pub enum CliError {
     Onebuy(#[from] onebuy::OnebuyError),
 }
 
-/// Log lines of `payhook serve` go through a writer thread that writes
-/// whatever has queued up in one `write`, instead of one `write` per webhook
-/// on the request path. Nothing is dropped (a full queue makes the request
-/// wait); the returned guard flushes the queue when the process ends
-/// normally. The other commands write their few lines directly.
-fn init_serve_logging() -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("payhook-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+/// Logs of `payhook serve`: buffered (see [`logbuf`]), without colour
+/// codes unless stderr is a terminal. The other commands write their few
+/// lines directly.
+fn init_serve_logging() -> logbuf::BufferedStderr {
+    use std::io::IsTerminal;
+    let writer = logbuf::BufferedStderr::start();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
+        .with_writer(writer.clone())
+        .with_ansi(std::io::stderr().is_terminal())
         .compact()
         .try_init();
-    guard
+    writer
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _log_guard = match cli.cmd {
+    let serve_log = match cli.cmd {
         Cmd::Serve { .. } => Some(init_serve_logging()),
         _ => {
             payhook::logging::init_text();
@@ -203,7 +201,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli));
+    if let Some(log) = serve_log {
+        log.flush();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("payhook: {e}");
