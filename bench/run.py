@@ -210,7 +210,7 @@ def start_fastapi(port, venv):
     )
 
 
-def start_payhook(binary, port, data_dir, backend, log_name, rust_log=None):
+def start_payhook(binary, port, data_dir, backend, log_name, rust_log=None, extra=()):
     env = {
         k: v
         for k, v in os.environ.items()
@@ -229,6 +229,7 @@ def start_payhook(binary, port, data_dir, backend, log_name, rust_log=None):
             "serve",
             "--listen",
             f"127.0.0.1:{port}",
+            *extra,
         ],
         env=env,
         stdout=open(OUT / f"{log_name}.out.log", "w"),
@@ -273,10 +274,14 @@ def cmd_compare(a):
         ("fastapi", lambda port: start_fastapi(port, a.venv)),
         ("payhook", lambda port: start_payhook(
             a.payhook, port, Path(tempfile.mkdtemp(prefix="payhook-bench-mem-")), "memory", "payhook-memory")),
-        # Diagnostic: the same without the per-webhook log line.
-        ("payhook-nolog", lambda port: start_payhook(
+        # One HTTP thread, as Node.js and uvicorn run.
+        ("payhook-1", lambda port: start_payhook(
             a.payhook, port, Path(tempfile.mkdtemp(prefix="payhook-bench-mem-")), "memory",
-            "payhook-memory-nolog", rust_log="warn")),
+            "payhook-memory-1", extra=("--workers", "1"))),
+        # Diagnostic: the same without the per-webhook log line.
+        ("payhook-1-nolog", lambda port: start_payhook(
+            a.payhook, port, Path(tempfile.mkdtemp(prefix="payhook-bench-mem-")), "memory",
+            "payhook-memory-1-nolog", rust_log="warn", extra=("--workers", "1"))),
     ]
     for name, start in servers:
         port = free_port()

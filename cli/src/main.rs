@@ -56,6 +56,10 @@ enum Cmd {
         /// Requests handled at once; more are answered 503 (Retry-After: 1).
         #[arg(long, env = "PAYHOOK_MAX_IN_FLIGHT", default_value_t = 512)]
         max_in_flight: usize,
+        /// Threads serving HTTP: 0 = one per CPU core; 1 = a single-threaded
+        /// runtime (least CPU per request; the SQLite writer has its own thread).
+        #[arg(long, env = "PAYHOOK_WORKERS", default_value_t = 0)]
+        workers: usize,
     },
     /// Sign a sample event (an API Gateway event file from events/) as its provider would and post it.
     Send {
@@ -191,10 +195,21 @@ fn main() -> ExitCode {
             None
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let workers = match cli.cmd {
+        Cmd::Serve { workers, .. } => workers,
+        _ => 0,
+    };
+    let mut builder = match workers {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("payhook: cannot start the async runtime: {e}");
@@ -220,6 +235,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             sweep_every_secs,
             max_in_flight,
+            workers: _,
         } => {
             serve::run(serve::ServeOpts {
                 max_in_flight,
