@@ -61,9 +61,8 @@ impl EightPay {
                 hint: " (chain=key,chain=key)",
             });
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
+        let client = crate::outbound::with_builtin_roots(reqwest::Client::builder())
+            .and_then(|b| b.timeout(timeout).build())
             .map_err(|e| ConfigError::Invalid {
                 name: "PAYHOOK_EIGHTPAY_API_BASE",
                 why: format!("cannot build the HTTP client: {e}"),
