@@ -22,7 +22,7 @@ struct Item {
 #[derive(Default)]
 struct State {
     events: HashMap<String, Item>,
-    orders: BTreeMap<(crate::ProviderId, String), OrderState>,
+    orders: HashMap<(crate::ProviderId, String), OrderState>,
     users: BTreeMap<String, crate::users::UserRecord>,
 }
 
@@ -188,7 +188,9 @@ impl EventStore for MemoryStore {
     }
 
     async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError> {
-        Ok(self.lock()?.orders.values().cloned().collect())
+        let mut v: Vec<OrderState> = self.lock()?.orders.values().cloned().collect();
+        v.sort_by(|a, b| (a.provider, &a.order_id).cmp(&(b.provider, &b.order_id)));
+        Ok(v)
     }
 }
 

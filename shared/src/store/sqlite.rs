@@ -252,11 +252,6 @@ impl SqliteStore {
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
-        // 64 MiB of page cache: the events/outbox/orders indexes are keyed
-        // by hashes and order ids (random inserts); keeping their pages in
-        // memory saves a read per insert.
-        conn.pragma_update(None, "cache_size", -65_536)
-            .map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(SqliteStore {
