@@ -114,8 +114,10 @@ def write_report(a):
     w("  `scripts/bench.sh` for its settings and what it installs)")
     w(f"- **Date**: {now}")
     w(f"- **Machine**: {m['cores']} cores, {m['cpu']}, {m['mem_gib']} GiB RAM, Linux {m['kernel']}")
-    w(f"- **Toolchain**: {m['rustc']}; release profile of the workspace (`opt-level=s`, fat LTO,")
-    w("  `codegen-units=1`)")
+    w(f"- **Toolchain**: {m['rustc']}. Profiles (root `Cargo.toml`): the Lambda binaries use")
+    w("  `release` (`opt-level = \"s\"`, fat LTO, `codegen-units = 1`: the 8 MB size budget);")
+    w("  criterion runs under `bench` and `payhook serve` is built with `serve`, both")
+    w("  `opt-level = 3` (size does not matter for a long-running server)")
     w("- The machine is shared (other builds may run at the same time): each load run")
     w("  records the 1-minute load average before it started, and figures on a busy")
     w("  machine are lower than on an idle one.\n")
@@ -146,6 +148,28 @@ def write_report(a):
             budgets.append((f"CPU per webhook: {name}", "< 20 µs", f"{us(v['median_ns']):.2f} µs", ok))
             w(f"| {name} | {size} | {us(v['median_ns']):.2f} µs | "
               f"{us(v['lo_ns']):.2f}–{us(v['hi_ns']):.2f} µs | {mark(ok)} |")
+        stages = {k: v for k, v in crit.items() if k.startswith("stages/")}
+        if stages:
+            w("\nWhere the time of the largest body goes (thirdweb's 1,461-byte v1 seed sample,")
+            w("`stages/thirdweb-v1/*`, each stage on its own):\n")
+            w("| stage | median |")
+            w("|---|---:|")
+            for k in sorted(stages, key=lambda k: -stages[k]["median_ns"]):
+                w(f"| {k.split('/', 2)[2]} | {us(stages[k]['median_ns']):.2f} µs |")
+            w("")
+            w("Parsing into a `serde_json::Value` tree (strict: duplicate keys, depth, the")
+            w("JavaScript integer rule) is the largest part; the published event embeds the")
+            w("whole body as `raw`, so it is serialized once more by `to_json`.")
+        val = {k: v for k, v in crit.items() if k.startswith("validation/")}
+        if val:
+            w("\nUser-validation handler (`cargo bench -p payhook --bench validation`:")
+            w("`Validator::process` on the memory store, the DynamoDB `GetItem` excluded;")
+            w("caller authentication, body parsing, email normalization, decision and the")
+            w("audit log line included):\n")
+            w("| benchmark | median | budget p99 < 5 ms |")
+            w("|---|---:|---|")
+            for k in sorted(val):
+                w(f"| {k} | {us(val[k]['median_ns']):.2f} µs | {mark(us(val[k]['median_ns']) < 5000)} |")
         for k in sorted(crit):
             if k.startswith("pipeline/"):
                 v = crit[k]
@@ -179,8 +203,10 @@ def write_report(a):
                         f"{v.get('python', '?')}" + (" (uvloop, httptools)" if v.get("uvloop") and v.get("httptools") else "")),
             "payhook": "`payhook serve --backend memory`",
             "payhook-nolog": "same, `RUST_LOG=warn` (no per-webhook log line; diagnostic)",
+            "payhook-1": "`payhook serve --backend memory --workers 1` (one HTTP thread, as Node.js and uvicorn)",
+            "payhook-1-nolog": "same, `RUST_LOG=warn` (no per-webhook log line; diagnostic)",
         }
-        for name in ("express", "fastapi", "payhook", "payhook-nolog"):
+        for name in ("express", "fastapi", "payhook", "payhook-nolog", "payhook-1", "payhook-1-nolog"):
             r = s.get(name)
             if not r:
                 continue
@@ -199,24 +225,32 @@ def write_report(a):
             pr = s["payhook"]
             kern = pr.get("kernel_share", 0) * pr["cpu_us_per_request"]
             nolog = s.get("payhook-nolog", {}).get("cpu_us_per_request")
+            one = s.get("payhook-1", {}).get("cpu_us_per_request")
             koy = [v for k, v in crit.items() if k.startswith("webhook/") and "/koywe/" in k]
             logic = f"{us(koy[0]['median_ns']):.1f} µs" if koy else "a few µs"
+            need = s["fastapi"]["cpu_us_per_request"] / BUDGET["vs_python"]
             w("")
-            w("**Why payhook is not 10× under FastAPI here.** Of payhook's "
-              f"{pr['cpu_us_per_request']:.0f} µs per webhook,")
-            w(f"{kern:.0f} µs is kernel time (loopback TCP, epoll, one `write` per log line), the")
-            w(f"webhook logic itself is {logic} (section 1), and the per-webhook log line costs")
-            if nolog:
-                w(f"{pr['cpu_us_per_request'] - nolog:.0f} µs (the `RUST_LOG=warn` row); the rest is hyper/axum and tokio.")
+            w("**Why payhook is not 10× under FastAPI.** 10× would be "
+              f"{need:.0f} µs per webhook; payhook takes {pr['cpu_us_per_request']:.0f} µs")
+            if one:
+                w(f"({one:.0f} µs with one HTTP thread). Of that, {kern:.0f} µs is kernel time: loopback TCP,")
             else:
-                w("a few µs; the rest is hyper/axum and tokio.")
-            w("The Python baseline runs with uvloop and httptools (C event loop and HTTP")
-            w("parser) and C implementations of `json` and `hmac`, so its per-request cost is")
-            w("mostly C too. Levers on payhook's side: a buffered/non-blocking log writer, a")
-            w("current-thread runtime per core (fewer cross-thread wake-ups); the kernel's")
-            w("share is a floor shared by every server. The machine was also heavily loaded")
-            w("by other builds during this run (load average column), which inflates every")
-            w("figure here.")
+                w(f". Of that, {kern:.0f} µs is kernel time: loopback TCP,")
+            w("mostly the `writev` of the answer, which on loopback also runs the receiving")
+            w("side's TCP work (`perf`: ~23 % of the server's samples), plus `recvfrom` and")
+            w("`epoll_wait`. The webhook logic is")
+            w(f"{logic} (section 1), the per-webhook log line")
+            if nolog:
+                w(f"{pr['cpu_us_per_request'] - nolog:.0f} µs (the `RUST_LOG=warn` row), hyper/axum/tokio the rest.")
+            else:
+                w("a few µs, hyper/axum/tokio the rest.")
+            w("The kernel part alone is close to the whole 10× budget, so it cannot be met")
+            w("by this design on this machine; the Python baseline's own figure is mostly")
+            w("C too (uvloop, httptools, C `json` and `hmac`). What was done: `opt-level = 3`")
+            w("for `serve`, no copy of the body between parse and publish, a buffered log")
+            w("writer (one `write` per 64 KiB or 100 ms instead of one per webhook), an")
+            w("optional single-threaded runtime (`--workers 1`). Not done: a hand-written")
+            w("HTTP server instead of hyper, or dropping the per-webhook log line.")
         w("")
         w("What each does per request: Express (`bench/node/server.js`, as in the")
         w("providers' docs) `express.json()`, HMAC-SHA256 over `JSON.stringify(body without")
@@ -228,10 +262,12 @@ def write_report(a):
         w("`JSON.stringify` re-serialization, rotation-aware constant-time HMAC, the")
         w("`timeStamp` window, normalization to the published event, event id, claim")
         w("in the store, publish, order status update, and one structured log line per")
-        w("webhook (to a file here). Node.js and uvicorn run one process each (one")
-        w("core); payhook's tokio runtime uses both cores. The load generator shares the")
-        w("same 2 cores, so requests/s is a floor for every server; CPU per webhook is")
-        w("the comparable figure.\n")
+        w("webhook (to a file here). Its memory store also keeps every event and message")
+        w("(the others keep a set of ids), so its p99 includes the occasional growth of")
+        w("those maps. Node.js and uvicorn run one process each (one core); payhook's")
+        w("tokio runtime uses both cores by default (`--workers 1` row: one). The load")
+        w("generator shares the same 2 cores, so requests/s is a floor for every server;")
+        w("CPU per webhook is the comparable figure.\n")
     else:
         w("_not run._\n")
 
@@ -269,21 +305,26 @@ def write_report(a):
         budgets.append(("Embedded store, duplicates/s", "≥ 20,000/s", f"{d['rps']:,.0f}/s", ok_dup))
         budgets.append(("Embedded store, p99 new", "< 10 ms", f"{n['p99_us'] / 1000:.2f} ms", ok_p99n))
         budgets.append(("Embedded store, p99 duplicates", "< 10 ms", f"{d['p99_us'] / 1000:.2f} ms", ok_p99d))
+        w("How: one writer thread owns the SQLite connection and commits whatever")
+        w("operations arrived together in one transaction (one `fdatasync` per batch,")
+        w("each answered only after its batch is on disk); a new event is ONE operation")
+        w("there (claim, outbox row and order update in one transaction: `OutboxStore`);")
+        w("checkpoints run on their own connection and thread; a duplicate of an event")
+        w("known to be published is answered from a bounded in-memory set without a trip")
+        w("to the writer (`published` is final). `perf` led to two fixes: SQL statements")
+        w("are prepared once (`prepare_cached`), and SQLite's default page cache is kept")
+        w("(a 64 MiB cache made its per-transaction cache truncation dominate the writer).\n")
         if not (ok_new and ok_p99n):
             per_event_us = 1e6 / max(n["rps"], 1)
-            w("**Why new events miss the budget.** The SQLite adapter already commits")
-            w("concurrent operations together (one writer thread, one `fdatasync` per batch,")
-            w("answers after commit), but a new event still makes three trips to that thread")
-            w("(claim; outbox insert; mark published + order update), each waiting for its")
-            w(f"batch's sync. Measured: {per_event_us:,.0f} µs of wall time per new event for")
-            w(f"{n['cpu_us_per_request']:.0f} µs of server CPU; one `fdatasync` on this disk takes")
-            w(f"{emb['fdatasync_us']:.0f} µs. Next steps, not done yet: fold the three trips of one")
-            w("event into one (a store-side `claim_publish_complete` for the embedded outbox,")
-            w("which lives in the same file), and build `payhook serve` with `opt-level = 3`")
-            w("(the workspace release profile is `s`, for Lambda binary size).\n")
+            w("**Why new events miss the budget in this run.** The writer thread is the")
+            w(f"bottleneck: {per_event_us:,.0f} µs of wall time per new event for")
+            w(f"{n['cpu_us_per_request']:.0f} µs of server CPU (of which {n.get('kernel_share', 0) * 100:.0f} % kernel: WAL page writes")
+            w(f"and the `fdatasync`, {emb['fdatasync_us']:.0f} µs on this disk). Each event touches three")
+            w("B-tree pages at random places (event id, outbox id, order id indexes), so the")
+            w("WAL grows by several pages per event. A busy machine (load column) lowers it.\n")
         if not (ok_dup and ok_p99d):
-            w("**Duplicates.** A duplicate is one claim on the writer thread (a read,")
-            w("no data written); every request still passes that one thread, and the load")
+            w("**Duplicates.** Answered from memory after the first sight; every request")
+            w("still passes HTTP parsing, verification and the log line, and the load")
             w("generator takes one of the two cores.\n")
     else:
         w("_not run._\n")
@@ -309,8 +350,8 @@ def write_report(a):
         w("`VmHWM` from `/proc/PID/status` after the first invocation. "
           f"{cold['runs']} starts per binary after one")
         w("untimed start (page cache); medians.\n")
-        w("| binary | size (x86_64, stripped) | init | init / hello-world | first invocation (median / max) | second invocation | max RSS | answer | AWS calls in the first invocation |")
-        w("|---|---:|---:|---:|---:|---:|---:|---|---|")
+        w("| binary | size (x86_64, stripped) | init | init / hello-world | first invocation (median / max) | first, without the stand-in's own time | second invocation | max RSS | answer | AWS calls in the first invocation |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         order = ["hello-lambda", "koywe", "onebuy-wallet-pay", "onebuy-checkout", "eightpay", "thirdweb"]
         for name in order + sorted(set(b) - set(order)):
             r = b.get(name)
@@ -320,31 +361,53 @@ def write_report(a):
             calls = ", ".join(f"{k.split('.')[-1]} ×{v}" for k, v in sorted(r["aws_calls"].items())) or "—"
             w(f"| {name} | {r['size_bytes'] / 1e6:.1f} MB | {r['init_ms_median']:.2f} ms | "
               f"{'—' if name == 'hello-lambda' or ratio is None else f'{ratio:.2f}×'} | "
-              f"{r['invoke_ms_median']:.2f} / {r['invoke_ms_max']:.2f} ms | {r.get('second_ms_median', 0):.2f} ms | "
+              f"{r['invoke_ms_median']:.2f} / {r['invoke_ms_max']:.2f} ms | "
+              f"{r.get('invoke_ex_standin_ms_median', r['invoke_ms_median']):.2f} ms | {r.get('second_ms_median', 0):.2f} ms | "
               f"{r['hwm_kib_max'] / 1024:.1f} MiB | "
               f"{', '.join(r['status'])} | {calls} |")
             if name != "hello-lambda":
                 if ratio is not None:
                     budgets.append((f"Init vs hello-world: {name}", "≤ 1.5×", f"{ratio:.2f}×",
                                     ratio <= BUDGET["init_ratio"]))
-                budgets.append((f"First invocation: {name}", "< 5 ms", f"{r['invoke_ms_median']:.2f} ms",
-                                r["invoke_ms_median"] < BUDGET["invoke_ms"]))
+                ex = r.get("invoke_ex_standin_ms_median", r["invoke_ms_median"])
+                budgets.append((f"First invocation (excluding the stand-in's time): {name}", "< 5 ms",
+                                f"{ex:.2f} ms ({r['invoke_ms_median']:.2f} ms with it)",
+                                ex < BUDGET["invoke_ms"]))
                 budgets.append((f"Max RSS: {name}", "≤ 30 MB", f"{r['hwm_kib_max'] / 1024:.1f} MiB",
                                 r["hwm_kib_max"] / 1024 <= BUDGET["rss_mb"]))
         w("")
-        w("The first invocation pays one-time costs the later ones do not: the AWS SDK")
-        w("clients open their first connections and resolve endpoints and credentials")
-        w("lazily, so the second-invocation column is the steady per-webhook time. A")
-        w("first invocation over the 5 ms budget is that lazy set-up (plus this")
-        w("machine's load); moving it into init (e.g. a warm-up request at start-up)")
-        w("would trade init time for it. Init is 4–8× hello-world because each function")
-        w("builds its AWS SDK clients (credentials chain, endpoint resolution, TLS")
-        w("roots) and reads its settings before asking for the first event; the")
-        w("absolute figure is 10–20 ms here. Binary size: the release profile uses")
-        w("`opt-level = \"s\"`; the arm64 bootstraps that `scripts/deploy-checks.sh` builds")
-        w("(the ones SAM deploys) are 7.0–7.9 MiB, within the 8 MB budget (README).\n")
+        w("The budget excludes network: the column \"without the stand-in's own time\"")
+        w("subtracts the time this Python stand-in spends answering the function's")
+        w("DynamoDB/SQS/8Pay requests (request line read → answer written; loopback and")
+        w("connection set-up stay in). What start-up does now (`shared/src/aws.rs`): the")
+        w("SDK's HTTPS client trusts the Mozilla roots compiled into the binary")
+        w("(`webpki-root-certs`) instead of reading every file of `/etc/ssl/certs` (that")
+        w("read was ~5.5 ms of koywe's 12 ms init, and reqwest's verifier did it again in")
+        w("eightpay); the connector is built once, at the first request, and shared by the")
+        w("DynamoDB and SQS clients; region and credentials come straight from the Lambda")
+        w("environment. What is left over hello-world (perf, 80 starts): ~0.7 ms of page")
+        w("faults and exec for an 8 MB program, ~0.3 ms of dynamic relocations (21k vs")
+        w("1.5k), ~0.4 ms of our own set-up (`aws_config`, two clients parsing their")
+        w("endpoint rules). The first invocation pays the connector build (~1 ms: the SDK")
+        w("takes trusted roots as PEM, ~120 certificates parsed) and the first")
+        w("connections. Tried and not adopted: a non-PIE link (`-C relocation-model=static`)")
+        w("cut koywe's start-up CPU from 2.27 to 1.83 ms but needs per-target rustflags")
+        w("that would also apply to proc-macros on a host build. The machine's load moves")
+        w("hello-world's own init between 1.5 and 6 ms, and the ratio with it.\n")
         if arm:
             w(f"Stripped arm64 binaries (`cargo lambda build --release --arm64`): {arm}.\n")
+            sizes = []
+            for part in arm.split(","):
+                bits = part.split()
+                if len(bits) >= 2:
+                    try:
+                        sizes.append((bits[0], float(bits[1])))
+                    except ValueError:
+                        pass
+            if sizes:
+                name_, big = max(sizes, key=lambda x: x[1])
+                budgets.append((f"Stripped arm64 binary size (largest: {name_})", "≤ 8 MB",
+                                f"{big:.1f} MB", big <= BUDGET["arm64_mb"]))
         else:
             w("**arm64 size not measured in this run**: cargo-lambda was not installed (run")
             w("with `BENCH_ARM64=1` to install it in `$HOME/.cache/payhook-tools/lambda` and")
@@ -419,7 +482,7 @@ def write_report(a):
 
     w("## Reproduce\n")
     w("```sh")
-    w("scripts/bench.sh                    # everything (~10 min after the builds)")
+    w("scripts/bench.sh                    # everything (~15 min after the builds)")
     w("BENCH_ONLY=embedded scripts/bench.sh # one section: criterion, compare, embedded, coldstart")
     w("BENCH_SECONDS=20 BENCH_CONNECTIONS=32 scripts/bench.sh")
     w("BENCH_ARM64=1 scripts/bench.sh      # also cargo-lambda arm64 sizes (slow)")
