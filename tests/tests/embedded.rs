@@ -116,14 +116,7 @@ async fn one_write_path_takes_over_an_abandoned_claim() {
         .claim_publish_complete(&rec, t0 + Duration::from_secs(1), lease)
         .await;
     assert_eq!(again.ok(), Some(Claim::InFlight));
-    assert_eq!(
-        outbox
-            .list(&OutboxFilter::default())
-            .await
-            .map(|r| r.len())
-            .ok(),
-        Some(0)
-    );
+    assert_eq!(outbox_len(&outbox).await, 0);
     // After it: taken over, published and completed in the same write.
     let later = t0 + Duration::from_secs(31);
     let taken = store.claim_publish_complete(&rec, later, lease).await;
@@ -147,14 +140,16 @@ async fn one_write_path_takes_over_an_abandoned_claim() {
     changed.payload_sha256 = "0".repeat(64);
     let conflict = store.claim_publish_complete(&changed, later, lease).await;
     assert_eq!(conflict.ok(), Some(Claim::Conflict));
-    assert_eq!(
-        outbox
-            .list(&OutboxFilter::default())
-            .await
-            .map(|r| r.len())
-            .ok(),
-        Some(1)
-    );
+    assert_eq!(outbox_len(&outbox).await, 1);
+}
+
+/// How many messages the outbox holds.
+async fn outbox_len(outbox: &SqliteOutbox) -> usize {
+    outbox
+        .list(&OutboxFilter::default())
+        .await
+        .map(|r| r.len())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The first valid fixture of `p`.
