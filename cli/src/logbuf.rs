@@ -29,10 +29,7 @@ impl BufferedStderr {
     /// The buffer, plus a thread that flushes it every 100 ms.
     pub fn start() -> Self {
         let w = BufferedStderr {
-            inner: Arc::new(Mutex::new(BufWriter::with_capacity(
-                CAPACITY,
-                io::stderr(),
-            ))),
+            inner: Arc::new(Mutex::new(BufWriter::with_capacity(CAPACITY, io::stderr()))),
         };
         let flusher = w.clone();
         // If the thread cannot start, lines are still written when the
@@ -89,10 +86,7 @@ mod tests {
     #[test]
     fn lines_are_buffered_until_flushed() {
         let w = BufferedStderr {
-            inner: Arc::new(Mutex::new(BufWriter::with_capacity(
-                CAPACITY,
-                io::stderr(),
-            ))),
+            inner: Arc::new(Mutex::new(BufWriter::with_capacity(CAPACITY, io::stderr()))),
         };
         let line = b"payhook logbuf test line\n";
         let _ = w.make_writer().write_all(line);
