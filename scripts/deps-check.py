@@ -56,6 +56,12 @@ LICENSES = {
     "Unlicense",  # public-domain dedication (memchr, aho-corasick…, dual MIT)
     "CC0-1.0",  # public-domain dedication
     "BSL-1.0",  # Boost Software License (permissive)
+    # Community Data License Agreement, permissive: data may be used, changed
+    # and shared with no copyleft. The Mozilla root certificates compiled
+    # into the Lambda functions (webpki-root-certs, the rustls project's
+    # packaging of them) are under it. Decided with the cold-start work of
+    # issue 6: it covers data, not code, and asks only for the notice.
+    "CDLA-Permissive-2.0",
 }
 
 # `LICENCE WITH EXCEPTION` pairs allowed beyond the above.
