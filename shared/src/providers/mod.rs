@@ -85,7 +85,8 @@ pub trait Provider: Send + Sync {
     /// tests can fix the clock. Nothing may be stored before this succeeds.
     async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Verified, Rejection>;
 
-    /// Map the verified body to the normalized event. Pure: no I/O.
+    /// Map the verified body to the normalized event. Pure: no I/O. Takes
+    /// the body by value: it becomes the event's `raw` without a copy.
     fn normalize(
         &self,
         verified: Verified,
