@@ -22,7 +22,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use payhook::canonical;
 use payhook::event::event_id;
 use payhook::providers::eightpay::notification_id;
-use payhook::providers::{self, Inbound, Provider, Verified};
+use payhook::providers::{self, Authentic, Inbound, Provider, Verified};
 use payhook::publish::memory::MemoryPublisher;
 use payhook::store::EventRecord;
 use payhook::store::memory::MemoryStore;
@@ -146,8 +146,9 @@ fn process_local(p: &dyn Provider, req: &Request) -> EventRecord {
         headers: &req.headers,
         params: &req.params,
     };
-    let verified = match ready(p.verify(&inbound, now())) {
-        Ok(v) => v,
+    let verified = match ready(p.verify(&inbound, now())).map(Authentic::parsed) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => panic!("{}: unparsed: {e}", p.id()),
         Err(e) => panic!("{}: verify: {e}", p.id()),
     };
     finish(p, verified)

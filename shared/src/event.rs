@@ -155,6 +155,94 @@ impl std::fmt::Debug for Customer {
     }
 }
 
+/// Why an authentic body could not be mapped to a normalized event. The
+/// pipeline keeps such a delivery as an event with status `unknown`, the
+/// flag `unparsed` and this reason (published as `unparsed`): a 4xx would
+/// only make the provider retry the same bytes until it gives up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[error("{reason}{}", .field.as_deref().map(|f| format!(" `{f}`")).unwrap_or_default())]
+pub struct Unparsed {
+    pub reason: UnparsedReason,
+    /// The body path the problem is at (`data.paymentId`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Machine-readable reason of an [`Unparsed`] event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnparsedReason {
+    /// The body is not JSON (or not UTF-8).
+    NotJson,
+    /// The body repeats an object key (two readings of one body).
+    DuplicateKey,
+    /// A member normalize needs is absent, empty or of another type.
+    MissingField,
+    /// A member is present but its value cannot be used.
+    InvalidField,
+    /// The body is JSON but not shaped like any known event.
+    BadShape,
+    /// A payload version payhook does not know.
+    UnsupportedVersion,
+}
+
+impl UnparsedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnparsedReason::NotJson => "not_json",
+            UnparsedReason::DuplicateKey => "duplicate_key",
+            UnparsedReason::MissingField => "missing_field",
+            UnparsedReason::InvalidField => "invalid_field",
+            UnparsedReason::BadShape => "bad_shape",
+            UnparsedReason::UnsupportedVersion => "unsupported_version",
+        }
+    }
+}
+
+impl std::fmt::Display for UnparsedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Unparsed {
+    pub fn new(reason: UnparsedReason) -> Self {
+        Unparsed {
+            reason,
+            field: None,
+        }
+    }
+
+    /// A member normalize needs is missing or mistyped.
+    pub fn field(path: &str) -> Self {
+        Unparsed {
+            reason: UnparsedReason::MissingField,
+            field: Some(path.to_owned()),
+        }
+    }
+
+    /// A member is there but its value cannot be used.
+    pub fn invalid(path: &str) -> Self {
+        Unparsed {
+            reason: UnparsedReason::InvalidField,
+            field: Some(path.to_owned()),
+        }
+    }
+}
+
+impl From<crate::canonical::JsonError> for Unparsed {
+    fn from(e: crate::canonical::JsonError) -> Self {
+        match e {
+            crate::canonical::JsonError::DuplicateKey(k) => Unparsed {
+                reason: UnparsedReason::DuplicateKey,
+                field: Some(k),
+            },
+            crate::canonical::JsonError::Syntax(_) => Unparsed::new(UnparsedReason::NotJson),
+        }
+    }
+}
+
+
 /// One normalized payment event, as published to the queue.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentEvent {
@@ -178,10 +266,16 @@ pub struct PaymentEvent {
     pub tx_hashes: Vec<String>,
     pub failure: Option<Failure>,
     pub customer: Option<Customer>,
-    /// Provider-specific flags (e.g. `fallback_token`, `partial`).
+    /// Provider-specific flags (e.g. `fallback_token`, `partial`), and
+    /// `unparsed` on an authentic body payhook could not map.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
-    /// The verified provider body, as received.
+    /// Why an authentic body could not be mapped (status `unknown`, flag
+    /// `unparsed`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unparsed: Option<Unparsed>,
+    /// The verified provider body, as received: its JSON, or (an authentic
+    /// body that is not JSON) its text.
     pub raw: serde_json::Value,
 }
 
@@ -227,6 +321,7 @@ impl PaymentEvent {
             failure: None,
             customer: None,
             flags: Vec::new(),
+            unparsed: None,
             raw,
         }
     }

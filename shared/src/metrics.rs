@@ -23,12 +23,28 @@ pub enum Count {
     PublishFailed,
     StoreFailed,
     Conflict,
+    /// An authentic body kept as `unknown` because normalize could not map
+    /// it (counted besides `accepted`; alarmed in template.yaml).
+    Unparsed,
     Swept,
     ValidationAllow,
     ValidationDeny,
 }
 
 impl Count {
+    pub const ALL: [Count; 10] = [
+        Count::Accepted,
+        Count::Duplicate,
+        Count::Rejected,
+        Count::PublishFailed,
+        Count::StoreFailed,
+        Count::Conflict,
+        Count::Unparsed,
+        Count::Swept,
+        Count::ValidationAllow,
+        Count::ValidationDeny,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Count::Accepted => "accepted",
@@ -37,6 +53,7 @@ impl Count {
             Count::PublishFailed => "publish_failures",
             Count::StoreFailed => "store_failures",
             Count::Conflict => "conflicts",
+            Count::Unparsed => "unparsed",
             Count::Swept => "swept",
             Count::ValidationAllow => "validation_allow",
             Count::ValidationDeny => "validation_deny",
@@ -101,7 +118,18 @@ pub fn emf_line(
     doc.to_string()
 }
 
-/// Record one observation (a no-op unless enabled).
+/// Process-wide totals per [`Count`], kept whether or not EMF is enabled
+/// (one relaxed atomic add): what tests and `payhook serve` read.
+static TOTALS: [std::sync::atomic::AtomicU64; Count::ALL.len()] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; Count::ALL.len()];
+
+/// The process-wide total of `count` so far.
+pub fn total(count: Count) -> u64 {
+    TOTALS[count as usize].load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Record one observation: counted in [`total`], and written as an EMF line
+/// when enabled.
 pub fn record(
     provider: &str,
     count: Count,
@@ -109,6 +137,7 @@ pub fn record(
     reason: Option<&str>,
     latency: Option<std::time::Duration>,
 ) {
+    TOTALS[count as usize].fetch_add(value, std::sync::atomic::Ordering::Relaxed);
     if !enabled() {
         return;
     }

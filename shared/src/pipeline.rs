@@ -8,7 +8,8 @@
 
 use crate::event::event_id;
 use crate::metrics::{self, Count};
-use crate::providers::{Inbound, Provider};
+use crate::event::{PaymentEvent, Status, Unparsed};
+use crate::providers::{Authentic, Inbound, Normalized, Provider};
 use crate::publish::Publisher;
 use crate::rejection::Rejection;
 use crate::store::{Claim, EventRecord, EventStore, OutboxStore};
@@ -152,6 +153,8 @@ pub struct App {
 
 /// What happened to one request (for the log line and metrics).
 struct Trace<'a> {
+    /// The reason of an authentic body kept as `unknown`.
+    unparsed: Option<&'static str>,
     event_id: Option<&'a str>,
     order_id: Option<&'a str>,
     status: Option<&'static str>,
@@ -201,6 +204,7 @@ impl App {
         let started = Instant::now();
         let provider = self.provider.id();
         let mut trace = Trace {
+            unparsed: None,
             event_id: None,
             order_id: None,
             status: None,
@@ -226,7 +230,7 @@ impl App {
                 headers,
                 params,
             };
-            let verified = match self.provider.verify(&inbound, now).await {
+            let authentic = match self.provider.verify(&inbound, now).await {
                 Ok(v) => v,
                 Err(r) => {
                     trace.outcome = r.kind;
@@ -234,14 +238,16 @@ impl App {
                     break 'done;
                 }
             };
-            let normalized = match self.provider.normalize(verified, now) {
-                Ok(n) => n,
-                Err(r) => {
-                    trace.outcome = r.kind;
-                    reply = Reply::from_rejection(&r);
-                    break 'done;
-                }
+            // Authentic means kept: from here on nothing about the body's
+            // shape refuses the request (DESIGN.md step 4).
+            let normalized = match authentic {
+                Authentic::Parsed(verified) => match self.provider.normalize(verified, now) {
+                    Ok(n) => n,
+                    Err(why) => unparsed_event(&*self.provider, body, why, now),
+                },
+                Authentic::Unreadable(why) => unparsed_event(&*self.provider, body, why, now),
             };
+            let unparsed = normalized.event.unparsed.is_some();
             let mut event = normalized.event;
             event.event_id = event_id(provider, &normalized.dedupe_key);
             event_id_buf.clone_from(&event.event_id);
@@ -249,6 +255,9 @@ impl App {
             trace.event_id = Some(&event_id_buf);
             trace.order_id = Some(&order_buf);
             trace.status = Some(event.status.as_str());
+            if unparsed {
+                trace.unparsed = event.unparsed.as_ref().map(|u| u.reason.as_str());
+            }
             let rec = EventRecord::new(&event, &normalized.fingerprint);
             let claimed = match &self.one_step {
                 Some(s) => s
@@ -319,6 +328,9 @@ impl App {
             other => (Count::Rejected, Some(other)),
         };
         metrics::record(provider.as_str(), count, 1, reason, Some(elapsed));
+        if let (Count::Accepted, Some(why)) = (count, trace.unparsed) {
+            metrics::record(provider.as_str(), Count::Unparsed, 1, Some(why), None);
+        }
         tracing::info!(
             target: "payhook::webhook",
             provider = %provider,
@@ -326,11 +338,72 @@ impl App {
             order_id = trace.order_id.unwrap_or(""),
             status = trace.status.unwrap_or(""),
             outcome = trace.outcome,
+            unparsed = trace.unparsed.unwrap_or(""),
             code = reply.status,
             latency_us,
             "webhook"
         );
         reply
+    }
+}
+
+/// Prefix of the order id of an unparsed event. Followed by the event id, it
+/// names no real order: such an event never joins (or moves) one.
+pub const UNPARSED_ORDER_PREFIX: &str = "unparsed:";
+
+/// The flag every unparsed event carries.
+pub const UNPARSED_FLAG: &str = "unparsed";
+
+/// An authentic body that normalize could not map, kept as an event with
+/// status `unknown`, the flag `unparsed` and the reason. Deduped by the
+/// provider's own event id when the body has one
+/// ([`Provider::event_ref`]), else by SHA-256 of the body, so a
+/// redelivery of the same bytes is a duplicate. `raw` is the body's JSON, or
+/// its text when it is not JSON (base64, flagged `raw_base64`, when it is
+/// not even UTF-8).
+pub fn unparsed_event(
+    provider: &dyn Provider,
+    body: &[u8],
+    why: Unparsed,
+    received_at: OffsetDateTime,
+) -> Normalized {
+    let digest = crate::providers::sha256(body);
+    let mut flags = vec![UNPARSED_FLAG.to_owned()];
+    let (raw, own) = match crate::canonical::parse_strict(body) {
+        Ok(v) => {
+            let own = provider.event_ref(&v);
+            (v, own)
+        }
+        Err(_) => match std::str::from_utf8(body) {
+            Ok(text) => (serde_json::Value::String(text.to_owned()), None),
+            Err(_) => {
+                use base64::Engine as _;
+                flags.push("raw_base64".to_owned());
+                let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+                (serde_json::Value::String(b64), None)
+            }
+        },
+    };
+    let dedupe_key = match own {
+        Some(id) => format!("unparsed\0id\0{id}"),
+        None => format!("unparsed\0sha256\0{}", hex::encode(digest)),
+    };
+    let id = event_id(provider.id(), &dedupe_key);
+    let mut event = PaymentEvent::new(
+        provider.id(),
+        "unknown",
+        UNPARSED_FLAG,
+        Status::Unknown,
+        format!("{UNPARSED_ORDER_PREFIX}{id}"),
+        received_at,
+        raw,
+    );
+    event.flags = flags;
+    event.unparsed = Some(why);
+    Normalized {
+        dedupe_key,
+        fingerprint: digest,
+        event,
     }
 }
 

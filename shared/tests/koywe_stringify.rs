@@ -79,6 +79,8 @@ async fn every_vector_verifies() {
         let verified = koywe
             .verify(&inbound, NOW)
             .await
+            .unwrap_or_else(|e| panic!("{}: {e}", v.name))
+            .parsed()
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         koywe
             .normalize(verified, NOW)

@@ -180,6 +180,8 @@ async fn record_of(
             h.clock_now(),
         )
         .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .parsed()
         .unwrap_or_else(|e| panic!("{e}"));
     let n = provider
         .normalize(verified, h.clock_now())

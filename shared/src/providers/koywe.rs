@@ -18,7 +18,9 @@
 //! The signature is checked before the time stamp so that an unauthenticated
 //! caller learns nothing about our window.
 
-use super::{Inbound, Normalized, Provider, Signed, Verified, from_body, sha256};
+use super::{
+    Authentic, Inbound, Normalized, Provider, Signed, Unparsed, Verified, from_body, sha256,
+};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Failure, PaymentEvent, ProviderId, Status};
@@ -135,7 +137,7 @@ impl Provider for Koywe {
         "/webhooks/koywe"
     }
 
-    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Verified, Rejection> {
+    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Authentic, Rejection> {
         let body = canonical::parse_strict(req.body)?;
         let Value::Object(members) = &body else {
             return Err(Rejection::bad_request(
@@ -157,20 +159,20 @@ impl Provider for Koywe {
             return Err(Rejection::unauthorized("bad_signature", "bad signature"));
         }
         self.check_time(&body, now)?;
-        Ok(Verified { body })
+        Ok(Verified { body }.into())
     }
 
     fn normalize(
         &self,
         verified: Verified,
         received_at: OffsetDateTime,
-    ) -> Result<Normalized, Rejection> {
+    ) -> Result<Normalized, Unparsed> {
         let ev: KoyweEvent = from_body(&verified.body)?;
         if ev.event_name.is_empty() {
-            return Err(Rejection::field("eventName"));
+            return Err(Unparsed::field("eventName"));
         }
         if ev.order_id.is_empty() {
-            return Err(Rejection::field("orderId"));
+            return Err(Unparsed::field("orderId"));
         }
         let status = status_of(&ev.event_name);
         // A retry of the same event may carry a new time stamp and therefore
@@ -236,6 +238,12 @@ impl Provider for Koywe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::NotMapped;
+
+    /// The parsed body of an authentic request (these tests send JSON).
+    fn parsed(a: Authentic) -> Verified {
+        a.parsed().unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
+    }
     use base64::Engine as _;
     use std::collections::HashMap;
     use time::macros::datetime;
@@ -264,6 +272,7 @@ mod tests {
             now,
         )
         .await
+        .map(parsed)
     }
 
     fn signed(p: &Koywe, event: &str, order: &str, at: OffsetDateTime) -> Vec<u8> {
@@ -503,7 +512,7 @@ mod tests {
             let signed = p.sign(body.as_bytes(), T0).unwrap().body;
             let v = verify(&p, &signed, T0).await.unwrap();
             let e = p.normalize(v, T0).unwrap_err();
-            assert_eq!(e.status, 400, "{body}");
+            assert_eq!(e.field.as_deref(), Some("orderId"), "{body}");
         }
         let signed = p
             .sign(br#"{"orderId":"o","timeStamp":"x"}"#, T0)
@@ -511,7 +520,7 @@ mod tests {
             .body;
         let v = verify(&p, &signed, T0).await.unwrap();
         let e = p.normalize(v, T0).unwrap_err();
-        assert!(e.reason.contains("eventName"), "{}", e.reason);
+        assert_eq!(e.field.as_deref(), Some("eventName"), "{e}");
     }
 
     #[tokio::test]
@@ -622,8 +631,8 @@ mod tests {
                 other => panic!("{file}: unknown sign mode {other}"),
             };
             let outcome = match verify(&p, &sent, T0).await {
-                Ok(v) => p.normalize(v, T0),
-                Err(e) => Err(e),
+                Ok(v) => p.normalize(v, T0).map_err(NotMapped::from),
+                Err(e) => Err(NotMapped::from(e)),
             };
             match outcome {
                 Ok(n) => {
@@ -632,7 +641,7 @@ mod tests {
                     assert_eq!(case["provider_event"], n.event.provider_event.as_str());
                     assert_eq!(case["order_id"], n.event.order_id.as_str(), "{file}");
                 }
-                Err(e) => assert_eq!(u64::from(e.status), expect, "{file}: {e}"),
+                Err(e) => assert_eq!(u64::from(e.status()), expect, "{file}: {e}"),
             }
         }
     }

@@ -2,6 +2,7 @@
 //! signing (for tests and `payhook send`). Adding a provider touches one
 //! module here, never the pipeline.
 
+pub use crate::event::{Unparsed, UnparsedReason};
 use crate::event::{PaymentEvent, ProviderId};
 use crate::rejection::Rejection;
 use async_trait::async_trait;
@@ -51,6 +52,44 @@ pub struct Verified {
     pub body: serde_json::Value,
 }
 
+/// What [`Provider::verify`] proved: an authentic request whose body parsed
+/// as JSON, or an authentic request whose bytes are not (readable) JSON.
+/// The second only comes from providers that sign the raw bytes (thirdweb,
+/// Koywe's current API): a body-signed provider cannot authenticate a body
+/// it cannot parse, and refuses it with a 400 instead.
+#[derive(Debug)]
+pub enum Authentic {
+    Parsed(Verified),
+    /// Kept as an `unknown` event (DESIGN.md step 4), never refused.
+    Unreadable(Unparsed),
+}
+
+impl From<Verified> for Authentic {
+    fn from(v: Verified) -> Self {
+        Authentic::Parsed(v)
+    }
+}
+
+impl Authentic {
+    /// The parsed body, or why the authentic bytes could not be read.
+    pub fn parsed(self) -> Result<Verified, Unparsed> {
+        match self {
+            Authentic::Parsed(v) => Ok(v),
+            Authentic::Unreadable(u) => Err(u),
+        }
+    }
+
+    /// For providers that sign the raw bytes: parse the already
+    /// authenticated `bytes`; JSON that cannot be read is still authentic.
+    pub fn from_signed_bytes(bytes: &[u8]) -> Self {
+        match crate::canonical::parse_strict(bytes) {
+            Ok(body) => Authentic::Parsed(Verified { body }),
+            Err(e) => Authentic::Unreadable(e.into()),
+        }
+    }
+}
+
+
 /// The outcome of [`Provider::normalize`].
 #[derive(Debug)]
 pub struct Normalized {
@@ -62,6 +101,39 @@ pub struct Normalized {
     pub fingerprint: [u8; 32],
     /// The normalized event; `event_id` is filled in by the pipeline.
     pub event: PaymentEvent,
+}
+
+/// Why a body run through `verify` and `normalize` alone (no store) did not
+/// become a mapped event: refused before it was proven authentic, or
+/// authentic but unparsed (which the pipeline keeps with status `unknown`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotMapped {
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    #[error("authentic but unparsed: {0}")]
+    Unparsed(#[from] Unparsed),
+}
+
+impl NotMapped {
+    /// The HTTP status the pipeline answers: the rejection's, or 200 for an
+    /// authentic body (kept as `unknown`).
+    pub fn status(&self) -> u16 {
+        match self {
+            NotMapped::Rejected(r) => r.status,
+            NotMapped::Unparsed(_) => 200,
+        }
+    }
+}
+
+/// `verify` then `normalize`, without the pipeline's keeping of unparsed
+/// bodies: what tests and tools use to see what a provider makes of a body.
+pub async fn verify_and_normalize(
+    p: &dyn Provider,
+    req: &Inbound<'_>,
+    now: OffsetDateTime,
+) -> Result<Normalized, NotMapped> {
+    let v = p.verify(req, now).await?.parsed()?;
+    Ok(p.normalize(v, now)?)
 }
 
 /// A request body signed the way the provider signs it.
@@ -83,15 +155,30 @@ pub trait Provider: Send + Sync {
 
     /// Prove the request authentic, on the raw bytes. `now` is passed in so
     /// tests can fix the clock. Nothing may be stored before this succeeds.
-    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Verified, Rejection>;
+    /// After it succeeds nothing about the body's shape may refuse the
+    /// request (DESIGN.md step 4): a raw-bytes signer returns
+    /// [`Authentic::Unreadable`] for a body it cannot parse.
+    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime)
+    -> Result<Authentic, Rejection>;
 
     /// Map the verified body to the normalized event. Pure: no I/O. Takes
-    /// the body by value: it becomes the event's `raw` without a copy.
+    /// the body by value: it becomes the event's `raw` without a copy. An
+    /// error is not a refusal: the pipeline keeps the delivery as an
+    /// `unknown` event flagged `unparsed`.
     fn normalize(
         &self,
         verified: Verified,
         received_at: OffsetDateTime,
-    ) -> Result<Normalized, Rejection>;
+    ) -> Result<Normalized, Unparsed>;
+
+    /// The provider's own id of one delivery's event, read leniently from a
+    /// body that [`normalize`](Provider::normalize) could not map: an
+    /// unparsed redelivery with the same id is a duplicate. It must name
+    /// one event, not an order (two different bodies with one id would be a
+    /// 409). `None` (the default) dedupes by SHA-256 of the body.
+    fn event_ref(&self, _body: &serde_json::Value) -> Option<String> {
+        None
+    }
 
     /// Sign `body` as the provider would at time `at`, with the newest
     /// configured secret. Used by tests and `payhook send`. May rewrite the
@@ -117,11 +204,11 @@ pub fn opt_str(v: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-/// A required non-empty string member, else a 400 naming `path`.
-pub fn req_str<'v>(v: &'v serde_json::Value, key: &str, path: &str) -> Result<&'v str, Rejection> {
+/// A required non-empty string member, else [`Unparsed`] naming `path`.
+pub fn req_str<'v>(v: &'v serde_json::Value, key: &str, path: &str) -> Result<&'v str, Unparsed> {
     match v.get(key) {
         Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => Err(Rejection::field(path)),
+        _ => Err(Unparsed::field(path)),
     }
 }
 
@@ -154,8 +241,8 @@ pub mod de {
 }
 
 /// Deserialize a provider payload type from the verified body; a mismatch is
-/// a 400 that names the field (serde's message names it, never a value).
-pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Result<T, Rejection> {
+/// [`Unparsed`] naming the field (serde's message names it, never a value).
+pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Result<T, Unparsed> {
     T::deserialize(body).map_err(|e| {
         // serde_json's messages look like "missing field `orderId`" or
         // "invalid type: integer `5`, expected a string": keep only the field
@@ -167,8 +254,8 @@ pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Re
             .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown variant"))
             .map(str::to_owned);
         match field {
-            Some(f) => Rejection::field(&f),
-            None => Rejection::bad_request("bad_shape", "body does not have the documented shape"),
+            Some(f) => Unparsed::field(&f),
+            None => Unparsed::new(UnparsedReason::BadShape),
         }
     })
 }

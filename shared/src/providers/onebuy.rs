@@ -35,7 +35,9 @@
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Customer, Failure, Fiat, PaymentEvent, ProviderId, Status};
-use crate::providers::{Inbound, Normalized, Provider, Signed, Verified, de, from_body, sha256};
+use crate::providers::{
+    Authentic, Inbound, Normalized, Provider, Signed, Unparsed, Verified, de, from_body, sha256,
+};
 use crate::rejection::Rejection;
 use crate::secret::SecretList;
 use async_trait::async_trait;
@@ -109,7 +111,7 @@ impl UrlAuth {
                 }
             }
         }
-        Ok(Verified { body })
+        Ok(Verified { body }.into())
     }
 
     /// 1buy does not sign: "signing" puts the newest token in the URL.
@@ -247,15 +249,15 @@ impl Provider for WalletPay {
         "/webhooks/onebuy/wallet-pay/{token}"
     }
 
-    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Verified, Rejection> {
-        self.auth.verify(req, ApiKeyAt::TopLevelRequired)
+    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Authentic, Rejection> {
+        self.auth.verify(req, ApiKeyAt::TopLevelRequired).map(Authentic::from)
     }
 
     fn normalize(
         &self,
         verified: Verified,
         received_at: OffsetDateTime,
-    ) -> Result<Normalized, Rejection> {
+    ) -> Result<Normalized, Unparsed> {
         let b: WalletPayBody = from_body(&verified.body)?;
         let data = b.data.unwrap_or_default();
 
@@ -289,7 +291,7 @@ impl Provider for WalletPay {
 
         let order_id = nonempty(b.order_id.clone())
             .or_else(|| b.hash.clone())
-            .ok_or_else(|| Rejection::field("order_id"))?;
+            .ok_or_else(|| Unparsed::field("order_id"))?;
 
         // Dedupe: order + lifecycle value. For an unknown lifecycle the
         // provider_event alone (`purchase`) would make every unknown
@@ -483,19 +485,19 @@ impl Provider for Checkout {
         "/webhooks/onebuy/checkout/{token}"
     }
 
-    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Verified, Rejection> {
-        self.auth.verify(req, ApiKeyAt::DataIfPresent)
+    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Authentic, Rejection> {
+        self.auth.verify(req, ApiKeyAt::DataIfPresent).map(Authentic::from)
     }
 
     fn normalize(
         &self,
         verified: Verified,
         received_at: OffsetDateTime,
-    ) -> Result<Normalized, Rejection> {
+    ) -> Result<Normalized, Unparsed> {
         let b: CheckoutBody = from_body(&verified.body)?;
         let d = b.data;
-        let id = d.id.ok_or_else(|| Rejection::field("data.id"))?;
-        let kind = d.kind.ok_or_else(|| Rejection::field("data.type"))?;
+        let id = d.id.ok_or_else(|| Unparsed::field("data.id"))?;
+        let kind = d.kind.ok_or_else(|| Unparsed::field("data.type"))?;
         let status = checkout_type(&kind);
         let dedupe_key = format!("{id}\n{kind}");
 
@@ -550,6 +552,12 @@ impl Provider for Checkout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::NotMapped;
+
+    /// The parsed body of an authentic request (these tests send JSON).
+    fn parsed(a: Authentic) -> Verified {
+        a.parsed().unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
+    }
     use std::collections::HashMap;
 
     const TOKEN: &str = "test-onebuy-token";
@@ -583,22 +591,24 @@ mod tests {
             headers: &headers,
             params: &params,
         };
-        block_on(p.verify(&req, now()))
+        block_on(p.verify(&req, now())).map(parsed)
     }
 
-    fn run(p: &dyn Provider, body: &str) -> Result<Normalized, Rejection> {
+    fn run(p: &dyn Provider, body: &str) -> Result<Normalized, NotMapped> {
         let v = verify(p, Some(TOKEN), body)?;
-        p.normalize(v, now())
+        Ok(p.normalize(v, now())?)
     }
 
     fn ok(p: &dyn Provider, body: &str) -> Normalized {
         run(p, body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
-    fn status_of(r: Result<impl std::fmt::Debug, Rejection>) -> (u16, String) {
+    /// The HTTP status of a failed verify/normalize (200 for an authentic
+    /// but unparsed body, which the pipeline keeps) and its reason text.
+    fn status_of(r: Result<impl std::fmt::Debug, NotMapped>) -> (u16, String) {
         match r {
             Ok(v) => panic!("expected a rejection, got {v:?}"),
-            Err(e) => (e.status, e.reason.into_owned()),
+            Err(e) => (e.status(), e.to_string()),
         }
     }
 
@@ -672,7 +682,9 @@ mod tests {
             verify(&p, Some(TOKEN), "{not json").err().map(|e| e.status),
             Some(400)
         );
-        let (s, why) = status_of(verify(&p, Some(TOKEN), r#"{"event":"a","event":"b"}"#));
+        let (s, why) = status_of(
+            verify(&p, Some(TOKEN), r#"{"event":"a","event":"b"}"#).map_err(NotMapped::from),
+        );
         assert_eq!(s, 400);
         assert!(why.contains("event"), "{why}");
     }

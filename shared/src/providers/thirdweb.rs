@@ -37,7 +37,10 @@
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Failure, Fiat, PaymentEvent, ProviderId, Status};
-use crate::providers::{Inbound, Normalized, Provider, Signed, Verified, de, from_body, sha256};
+use crate::providers::{
+    Authentic, Inbound, Normalized, Provider, Signed, Unparsed, UnparsedReason, Verified, de,
+    from_body, sha256,
+};
 use crate::rejection::Rejection;
 use crate::secret::{SecretList, sign_hmac_sha256_hex};
 use async_trait::async_trait;
@@ -105,17 +108,13 @@ enum Shape {
     V2,
 }
 
-fn shape(body: &serde_json::Value) -> Result<Shape, Rejection> {
+fn shape(body: &serde_json::Value) -> Result<Shape, Unparsed> {
     match body.get("version") {
         Some(v) if v.as_u64() == Some(2) => Ok(Shape::V2),
-        Some(v) if v.as_u64() == Some(1) => Err(Rejection::bad_request(
-            "unsupported_version",
-            "webhook version 1 is not supported; use version 2",
-        )),
-        Some(_) => Err(Rejection::bad_request(
-            "unsupported_version",
-            "unsupported webhook `version`",
-        )),
+        Some(_) => Err(Unparsed {
+            reason: UnparsedReason::UnsupportedVersion,
+            field: Some("version".to_owned()),
+        }),
         None => {
             let data = body.get("data");
             let has = |k: &str| data.and_then(|d| d.get(k)).is_some_and(|v| v.is_object());
@@ -124,10 +123,7 @@ fn shape(body: &serde_json::Value) -> Result<Shape, Rejection> {
             } else if has("buyWithCryptoStatus") {
                 Ok(Shape::V1Crypto)
             } else {
-                Err(Rejection::bad_request(
-                    "bad_shape",
-                    "expected `version: 2` or `data.buyWithFiatStatus` / `data.buyWithCryptoStatus`",
-                ))
+                Err(Unparsed::new(UnparsedReason::BadShape))
             }
         }
     }
@@ -143,7 +139,11 @@ impl Provider for Thirdweb {
         "/webhooks/thirdweb"
     }
 
-    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Verified, Rejection> {
+    async fn verify(
+        &self,
+        req: &Inbound<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Authentic, Rejection> {
         let missing = || Rejection::unauthorized("missing_signature", "missing signature headers");
         let sig =
             header_pair(req, V2_SIGNATURE_HEADER, V1_SIGNATURE_HEADER)?.ok_or_else(missing)?;
@@ -174,16 +174,16 @@ impl Provider for Thirdweb {
                 "timestamp in the future",
             ));
         }
-        let body = canonical::parse_strict(req.body)?;
-        shape(&body)?;
-        Ok(Verified { body })
+        // thirdweb signs the raw bytes: from here the body is authentic
+        // whatever it holds.
+        Ok(Authentic::from_signed_bytes(req.body))
     }
 
     fn normalize(
         &self,
         verified: Verified,
         received_at: OffsetDateTime,
-    ) -> Result<Normalized, Rejection> {
+    ) -> Result<Normalized, Unparsed> {
         let body = &verified.body;
         let n = match shape(body)? {
             Shape::V1Fiat => v1_fiat(body)?,
@@ -384,16 +384,16 @@ fn fiat_status(s: &str) -> (Status, Option<&'static str>) {
     }
 }
 
-fn v1_fiat(body: &serde_json::Value) -> Result<Parts, Rejection> {
+fn v1_fiat(body: &serde_json::Value) -> Result<Parts, Unparsed> {
     let b: V1FiatBody = from_body(body)?;
     let f = b.data.buy_with_fiat_status;
     const P: &str = "data.buyWithFiatStatus";
     let order_id = f
         .intent_id
-        .ok_or_else(|| Rejection::field(&format!("{P}.intentId")))?;
+        .ok_or_else(|| Unparsed::field(&format!("{P}.intentId")))?;
     let raw_status = f
         .status
-        .ok_or_else(|| Rejection::field(&format!("{P}.status")))?;
+        .ok_or_else(|| Unparsed::field(&format!("{P}.status")))?;
     let (status, flag) = fiat_status(&raw_status);
 
     let quote = f.quote.unwrap_or_default();
@@ -504,7 +504,7 @@ fn crypto_status(status: &str, sub: Option<&str>) -> (Status, Option<&'static st
     }
 }
 
-fn v1_crypto(body: &serde_json::Value) -> Result<Parts, Rejection> {
+fn v1_crypto(body: &serde_json::Value) -> Result<Parts, Unparsed> {
     let b: V1CryptoBody = from_body(body)?;
     let c = b.data.buy_with_crypto_status;
     const P: &str = "data.buyWithCryptoStatus";
@@ -512,10 +512,10 @@ fn v1_crypto(body: &serde_json::Value) -> Result<Parts, Rejection> {
     let order_id = source
         .transaction_hash
         .clone()
-        .ok_or_else(|| Rejection::field(&format!("{P}.source.transactionHash")))?;
+        .ok_or_else(|| Unparsed::field(&format!("{P}.source.transactionHash")))?;
     let raw_status = c
         .status
-        .ok_or_else(|| Rejection::field(&format!("{P}.status")))?;
+        .ok_or_else(|| Unparsed::field(&format!("{P}.status")))?;
     // `NONE` is the SDK's "no sub-status" value: it adds nothing.
     let sub = c.sub_status.filter(|s| s != "NONE");
     let (status, flag) = crypto_status(&raw_status, sub.as_deref());
@@ -699,7 +699,7 @@ fn v2_crypto(
     })
 }
 
-fn v2(body: &serde_json::Value) -> Result<Parts, Rejection> {
+fn v2(body: &serde_json::Value) -> Result<Parts, Unparsed> {
     let b: V2Body = from_body(body)?;
     let d = b.data;
     // Which product: from `type`, else from which id the data carries.
@@ -711,11 +711,11 @@ fn v2(body: &serde_json::Value) -> Result<Parts, Rejection> {
     let known_type = matches!(b.kind.as_deref(), None | Some(V2_ONCHAIN) | Some(V2_ONRAMP));
     let order_id = if onchain {
         d.transaction_id
-            .ok_or_else(|| Rejection::field("data.transactionId"))?
+            .ok_or_else(|| Unparsed::field("data.transactionId"))?
     } else {
-        d.id.ok_or_else(|| Rejection::field("data.id"))?
+        d.id.ok_or_else(|| Unparsed::field("data.id"))?
     };
-    let raw_status = d.status.ok_or_else(|| Rejection::field("data.status"))?;
+    let raw_status = d.status.ok_or_else(|| Unparsed::field("data.status"))?;
     // An unknown `type` is recorded, never acted on.
     let status = if known_type {
         v2_status(&raw_status)
@@ -759,6 +759,12 @@ fn v2(body: &serde_json::Value) -> Result<Parts, Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::NotMapped;
+
+    /// The parsed body of an authentic request (these tests send JSON).
+    fn parsed(a: Authentic) -> Verified {
+        a.parsed().unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
+    }
     use std::collections::HashMap;
 
     const SECRET: &str = "test-thirdweb-secret";
@@ -806,7 +812,7 @@ mod tests {
             headers: &map,
             params: &params,
         };
-        block_on(p.verify(&req, at(now)))
+        block_on(p.verify(&req, at(now))).map(parsed)
     }
 
     /// Sign with `signer` at `signed_at`, verify with the test provider at `now`.
@@ -827,19 +833,22 @@ mod tests {
         verify_with(&provider(SECRET), body, &headers, now)
     }
 
-    fn normalize(body: &str) -> Result<Normalized, Rejection> {
+    fn normalize(body: &str) -> Result<Normalized, NotMapped> {
         let v = roundtrip(&provider(SECRET), body, T0, T0)?;
-        provider(SECRET).normalize(v, at(T0))
+        Ok(provider(SECRET).normalize(v, at(T0))?)
     }
 
     fn ok(body: &str) -> Normalized {
         normalize(body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
-    fn kind(r: Result<impl std::fmt::Debug, Rejection>) -> (u16, &'static str, String) {
-        match r {
+    fn kind<E: Into<NotMapped>>(
+        r: Result<impl std::fmt::Debug, E>,
+    ) -> (u16, &'static str, String) {
+        match r.map_err(Into::into) {
             Ok(v) => panic!("expected a rejection, got {v:?}"),
-            Err(e) => (e.status, e.kind, e.reason.into_owned()),
+            Err(NotMapped::Rejected(e)) => (e.status, e.kind, e.reason.into_owned()),
+            Err(NotMapped::Unparsed(u)) => (200, u.reason.as_str(), u.to_string()),
         }
     }
 

@@ -17,7 +17,9 @@
 //! [`standin`] is a local stand-in of that API for development and tests.
 
 use super::de::{decimal_string, opt_nonempty};
-use super::{Inbound, Normalized, Provider, Signed, Verified, from_body, sha256};
+use super::{
+    Authentic, Inbound, Normalized, Provider, Signed, Unparsed, Verified, from_body, sha256,
+};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Customer, Failure, PaymentEvent, ProviderId, Status};
@@ -301,7 +303,7 @@ impl Provider for EightPay {
         "/webhooks/8pay/{chain}"
     }
 
-    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Verified, Rejection> {
+    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Authentic, Rejection> {
         // The chain comes first: for a chain we have no key for we cannot
         // ask 8Pay anything, so the request is refused before reading it.
         let Some((chain, key)) = req.param("chain").and_then(|c| self.keys.get_key_value(c)) else {
@@ -338,14 +340,14 @@ impl Provider for EightPay {
             ));
         }
         self.confirm(chain, key, id, &body).await?;
-        Ok(Verified { body })
+        Ok(Verified { body }.into())
     }
 
     fn normalize(
         &self,
         verified: Verified,
         received_at: OffsetDateTime,
-    ) -> Result<Normalized, Rejection> {
+    ) -> Result<Normalized, Unparsed> {
         let n: Notification = from_body(&verified.body)?;
         let data = n.data.unwrap_or_default();
 
@@ -481,6 +483,12 @@ impl Provider for EightPay {
 mod tests {
     use super::standin::{self, Mode, StandIn};
     use super::*;
+    use crate::providers::NotMapped;
+
+    /// The parsed body of an authentic request (these tests send JSON).
+    fn parsed(a: Authentic) -> Verified {
+        a.parsed().unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
+    }
     use std::collections::HashMap;
     use time::macros::datetime;
 
@@ -514,6 +522,7 @@ mod tests {
             NOW,
         )
         .await
+        .map(parsed)
     }
 
     fn value(body: &[u8]) -> Value {
@@ -705,8 +714,7 @@ mod tests {
                     NOW,
                 )
                 .unwrap_err();
-            assert_eq!(e.status, 400);
-            assert!(e.reason.contains(field), "{}", e.reason);
+            assert_eq!(e.field.as_deref(), Some(field), "{e}");
         }
     }
 
@@ -968,8 +976,8 @@ mod tests {
                 other => panic!("{file}: sign mode {other} does not apply to 8Pay"),
             };
             let outcome = match verify(&p, chain, &sent).await {
-                Ok(v) => p.normalize(v, NOW),
-                Err(e) => Err(e),
+                Ok(v) => p.normalize(v, NOW).map_err(NotMapped::from),
+                Err(e) => Err(NotMapped::from(e)),
             };
             match outcome {
                 Ok(n) => {
@@ -978,7 +986,7 @@ mod tests {
                     assert_eq!(case["provider_event"], n.event.provider_event.as_str());
                     assert_eq!(case["order_id"], n.event.order_id.as_str(), "{file}");
                 }
-                Err(e) => assert_eq!(u64::from(e.status), expect, "{file}: {e}"),
+                Err(e) => assert_eq!(u64::from(e.status()), expect, "{file}: {e}"),
             }
         }
     }
