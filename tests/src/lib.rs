@@ -90,6 +90,9 @@ pub struct Case {
     pub status: Option<String>,
     pub provider_event: Option<String>,
     pub order_id: Option<String>,
+    /// Flags the published event must carry (e.g. `["unparsed"]`).
+    #[serde(default)]
+    pub flags: Option<Vec<String>>,
     pub tamper: Option<Tamper>,
 }
 

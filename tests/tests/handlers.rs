@@ -80,6 +80,24 @@ async fn every_case_of_every_provider() {
                 if let Some(s) = &case.order_id {
                     assert_eq!(ev["order_id"], s.as_str(), "{ctx}");
                 }
+                if let Some(flags) = &case.flags {
+                    for f in flags {
+                        assert!(
+                            ev["flags"]
+                                .as_array()
+                                .is_some_and(|a| a.iter().any(|x| x == f.as_str())),
+                            "{ctx}: flag {f} missing in {}",
+                            ev["flags"]
+                        );
+                    }
+                }
+                if ev["status"] == "unknown" && ev["unparsed"].is_object() {
+                    assert_eq!(
+                        ev["order_id"].as_str(),
+                        Some(format!("unparsed:{event_id}").as_str()),
+                        "{ctx}: an unparsed event has an order of its own"
+                    );
+                }
                 // The same delivery again is a duplicate and publishes nothing.
                 let (status2, body2, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
                 assert_eq!(
