@@ -242,7 +242,6 @@ impl From<crate::canonical::JsonError> for Unparsed {
     }
 }
 
-
 /// One normalized payment event, as published to the queue.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentEvent {

@@ -7,8 +7,8 @@
 //! the retry safe.
 
 use crate::event::event_id;
-use crate::metrics::{self, Count};
 use crate::event::{PaymentEvent, Status, Unparsed};
+use crate::metrics::{self, Count};
 use crate::providers::{Authentic, Inbound, Normalized, Provider};
 use crate::publish::Publisher;
 use crate::rejection::Rejection;

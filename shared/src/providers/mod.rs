@@ -2,8 +2,8 @@
 //! signing (for tests and `payhook send`). Adding a provider touches one
 //! module here, never the pipeline.
 
-pub use crate::event::{Unparsed, UnparsedReason};
 use crate::event::{PaymentEvent, ProviderId};
+pub use crate::event::{Unparsed, UnparsedReason};
 use crate::rejection::Rejection;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -89,7 +89,6 @@ impl Authentic {
     }
 }
 
-
 /// The outcome of [`Provider::normalize`].
 #[derive(Debug)]
 pub struct Normalized {
@@ -158,8 +157,7 @@ pub trait Provider: Send + Sync {
     /// After it succeeds nothing about the body's shape may refuse the
     /// request (DESIGN.md step 4): a raw-bytes signer returns
     /// [`Authentic::Unreadable`] for a body it cannot parse.
-    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime)
-    -> Result<Authentic, Rejection>;
+    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Authentic, Rejection>;
 
     /// Map the verified body to the normalized event. Pure: no I/O. Takes
     /// the body by value: it becomes the event's `raw` without a copy. An
