@@ -211,13 +211,54 @@ fn serve_send_events_orders() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // Authentic means kept: an authentic body payhook cannot map is
+    // accepted, listed under `--status unknown` with the flag `unparsed`,
+    // and its redelivery is a duplicate.
+    let unmappable = "events/onebuy-wallet-pay/missing-order-id.json";
+    for expected in ["accepted", "duplicate"] {
+        let out = payhook(&data_dir)
+            .args(["send", unmappable, "--url", &url])
+            .output()
+            .unwrap_or_else(|e| panic!("send: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(" 200 ") && text.contains(expected),
+            "{unmappable}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = payhook(&data_dir)
+        .args(["events", "--json", "--status", "unknown"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let unknown: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("events --json line: {e}")))
+        .collect();
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    let ev = &unknown[0];
+    assert!(validator.is_valid(ev), "{ev}");
+    assert_eq!(ev["status"], "unknown");
+    assert_eq!(ev["unparsed"]["reason"], "missing_field");
+    assert_eq!(ev["unparsed"]["field"], "order_id");
+    assert!(
+        ev["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "unparsed")),
+        "{ev}"
+    );
+    assert_eq!(
+        ev["order_id"].as_str(),
+        Some(format!("unparsed:{}", ev["event_id"].as_str().unwrap_or_default()).as_str())
+    );
+
     // The store survives a restart: the same delivery is still a duplicate.
     drop(server);
     let out = payhook(&data_dir)
         .args(["events", "--json"])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
