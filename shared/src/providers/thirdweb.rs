@@ -11,18 +11,45 @@
 //! | v2 | `x-payload-signature` | `x-timestamp` |
 //! | v1 | `x-pay-signature` | `x-pay-timestamp` |
 //!
-//! The v2 names are looked for first, then the v1 names. A header that is
-//! present but repeated (or comma-joined by API Gateway) is refused, never
-//! replaced by the fallback name. The signature is checked before the clock,
-//! so an unauthenticated caller learns nothing about the tolerance window.
+//! The v2 names are looked for first, then the v1 names, for either body
+//! generation and independently for the two headers (as the SDK's
+//! `Bridge.Webhook.parse` does; an empty value counts as absent there too).
+//! A header that is present but repeated (or comma-joined by API Gateway) is
+//! refused, never replaced by the fallback name. The signature is checked
+//! before the clock, so an unauthenticated caller learns nothing about the
+//! tolerance window. From then on the body is authentic: whatever its shape
+//! it is kept (DESIGN.md step 4), as a mapped event or, when [`normalize`]
+//! cannot map it, as an `unknown` event flagged `unparsed`.
 //!
 //! # Versions
 //!
-//! * `"version": 2` → v2 (`type` `pay.onchain-transaction` /
-//!   `pay.onramp-transaction`, or missing).
-//! * `"version": 1` → 400: thirdweb's own SDK refuses that shape.
-//! * no `version`, but `data.buyWithFiatStatus` or `data.buyWithCryptoStatus`
-//!   → v1 "Pay", the format of the seed's `purchase_complete` example.
+//! * `"version": 2` → v2, the zod schema of thirdweb's SDK (npm `thirdweb`
+//!   5.121.6, `src/bridge/Webhook.ts`), read leniently:
+//!   * `pay.onchain-transaction`: order id `data.paymentId` (else
+//!     `data.transactionId`, which thirdweb's docs example also carries);
+//!     crypto = `destinationAmount` (base units) of `destinationToken`,
+//!     converted exactly with its `decimals`; wallet = `sender`; every
+//!     `transactions[].transactionHash`. `action`, `receiver`, the origin
+//!     leg and the developer fee stay in `raw` (the event has no field for
+//!     them).
+//!   * `pay.onramp-transaction`: order id `data.id`; crypto = `amount` (base
+//!     units) of `token`; fiat = `currencyAmount` in `currency`; wallet =
+//!     `sender`, else `receiver`; `transactionHash`.
+//!   * no `type` (thirdweb's older docs examples): onchain when the data has
+//!     `paymentId` or `transactionId`, else onramp when it has `id`. Another
+//!     `type` is recorded with status `unknown`.
+//!   * `data.status` PENDING→processing, COMPLETED→completed, FAILED→failed,
+//!     anything else → unknown.
+//! * `"version": 1` with a `type` (the SDK's "no longer supported" v1), or any
+//!   other version → unparsed (`unsupported_version`).
+//! * no `version` (or `1` without a `type`), and `data.buyWithFiatStatus` or
+//!   `data.buyWithCryptoStatus` → v1 "Pay", the format of the seed's
+//!   `purchase_complete` example; statuses as the SDK's
+//!   `src/pay/buyWith{Fiat,Crypto}/getStatus.ts` (and older SDKs) name them.
+//!
+//! A body without an order id or a status cannot be an event of an order:
+//! it is unparsed (`missing_field`, naming the member). A member of an
+//! unexpected type only leaves its normalized field empty.
 //!
 //! # provider_event
 //!
@@ -73,9 +100,9 @@ impl Thirdweb {
     }
 }
 
-/// The value of `primary`, else of `fallback`. `Err` when the header that is
-/// present appears more than once (or comma-joined); `Ok(None)` when neither
-/// is present.
+/// The value of `primary`, else of `fallback` (an empty value counts as
+/// absent, as in the SDK). `Err` when the header that is looked at appears
+/// more than once (or comma-joined); `Ok(None)` when neither has a value.
 fn header_pair<'r>(
     req: &'r Inbound<'_>,
     primary: &str,
@@ -83,9 +110,17 @@ fn header_pair<'r>(
 ) -> Result<Option<&'r str>, Rejection> {
     for name in [primary, fallback] {
         if req.headers.contains_key(name) {
-            return req.single_header(name).map(Some).ok_or_else(|| {
-                Rejection::unauthorized("ambiguous_header", "signature headers must appear once")
-            });
+            match req.single_header(name) {
+                // Empty: the next name is looked at, as the SDK's `a || b`.
+                Some("") => continue,
+                Some(v) => return Ok(Some(v)),
+                None => {
+                    return Err(Rejection::unauthorized(
+                        "ambiguous_header",
+                        "signature headers must appear once",
+                    ));
+                }
+            }
         }
     }
     Ok(None)
@@ -109,23 +144,30 @@ enum Shape {
 }
 
 fn shape(body: &serde_json::Value) -> Result<Shape, Unparsed> {
+    let data = body.get("data");
+    let has = |k: &str| data.and_then(|d| d.get(k)).is_some_and(|v| v.is_object());
+    let v1 = || {
+        if has("buyWithFiatStatus") {
+            Some(Shape::V1Fiat)
+        } else if has("buyWithCryptoStatus") {
+            Some(Shape::V1Crypto)
+        } else {
+            None
+        }
+    };
+    let unsupported = || Unparsed {
+        reason: UnparsedReason::UnsupportedVersion,
+        field: Some("version".to_owned()),
+    };
     match body.get("version") {
         Some(v) if v.as_u64() == Some(2) => Ok(Shape::V2),
-        Some(_) => Err(Unparsed {
-            reason: UnparsedReason::UnsupportedVersion,
-            field: Some("version".to_owned()),
-        }),
-        None => {
-            let data = body.get("data");
-            let has = |k: &str| data.and_then(|d| d.get(k)).is_some_and(|v| v.is_object());
-            if has("buyWithFiatStatus") {
-                Ok(Shape::V1Fiat)
-            } else if has("buyWithCryptoStatus") {
-                Ok(Shape::V1Crypto)
-            } else {
-                Err(Unparsed::new(UnparsedReason::BadShape))
-            }
+        // `"version": 1` with a `type` is the SDK's refused v1 webhook; a
+        // legacy Pay body that happens to say `"version": 1` is still Pay.
+        Some(v) if v.as_u64() == Some(1) && body.get("type").is_none() => {
+            v1().ok_or_else(unsupported)
         }
+        Some(_) => Err(unsupported()),
+        None => v1().ok_or_else(|| Unparsed::new(UnparsedReason::BadShape)),
     }
 }
 
@@ -139,11 +181,7 @@ impl Provider for Thirdweb {
         "/webhooks/thirdweb"
     }
 
-    async fn verify(
-        &self,
-        req: &Inbound<'_>,
-        now: OffsetDateTime,
-    ) -> Result<Authentic, Rejection> {
+    async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Authentic, Rejection> {
         let missing = || Rejection::unauthorized("missing_signature", "missing signature headers");
         let sig =
             header_pair(req, V2_SIGNATURE_HEADER, V1_SIGNATURE_HEADER)?.ok_or_else(missing)?;
@@ -371,6 +409,8 @@ fn fiat_status(s: &str) -> (Status, Option<&'static str>) {
         "PENDING_PAYMENT" => (Status::Pending, None),
         "PENDING_ON_RAMP_TRANSFER"
         | "ON_RAMP_TRANSFER_IN_PROGRESS"
+        // Older SDKs' name of the state before CRYPTO_SWAP_IN_PROGRESS.
+        | "PENDING_CRYPTO_SWAP"
         | "CRYPTO_SWAP_REQUIRED"
         | "CRYPTO_SWAP_IN_PROGRESS" => (Status::Processing, None),
         "ON_RAMP_TRANSFER_COMPLETED" | "CRYPTO_SWAP_COMPLETED" => (Status::Completed, None),
@@ -566,67 +606,85 @@ fn v1_crypto(body: &serde_json::Value) -> Result<Parts, Unparsed> {
 }
 
 // ---------------------------------------------------------------------------
-// v2 payload types (Universal Bridge / Payments)
+// v2 (Universal Bridge / Payments): thirdweb SDK 5.121.6 `src/bridge/Webhook.ts`
 // ---------------------------------------------------------------------------
+//
+// Read leniently from the JSON value, member by member: a member of an
+// unexpected type only leaves its normalized field empty (it stays in
+// `raw`); only a body without an order id or status is unparsed.
 
 pub const V2_ONCHAIN: &str = "pay.onchain-transaction";
 pub const V2_ONRAMP: &str = "pay.onramp-transaction";
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct V2Token {
-    #[serde(default, deserialize_with = "de::decimal_string")]
-    chain_id: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    symbol: Option<String>,
-    #[serde(default)]
-    decimals: Option<u32>,
+/// A non-empty string member, or a number's JSON text (ids sent as numbers).
+fn text(v: &serde_json::Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct V2TxRef {
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    transaction_hash: Option<String>,
+/// A non-empty string member only.
+fn string(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct V2Data {
-    // onchain
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    transaction_id: Option<String>,
-    #[serde(default)]
-    destination_token: Option<V2Token>,
-    #[serde(default, deserialize_with = "de::decimal_string")]
-    destination_amount: Option<String>,
-    #[serde(default)]
-    transactions: Option<Vec<V2TxRef>>,
-    // onramp
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    id: Option<String>,
-    #[serde(default)]
-    token: Option<V2Token>,
-    #[serde(default, deserialize_with = "de::decimal_string")]
-    amount: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    currency: Option<String>,
-    #[serde(default, deserialize_with = "de::decimal_string")]
-    currency_amount: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    transaction_hash: Option<String>,
-    // both
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    receiver: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_nonempty")]
-    status: Option<String>,
+/// A decimal number as the JSON schema of the event allows it
+/// (`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`).
+fn is_decimal(s: &str) -> bool {
+    fn digits(s: &str) -> bool {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+    }
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (mantissa, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    digits(int)
+        && frac.is_none_or(digits)
+        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
-#[derive(Debug, Deserialize)]
-struct V2Body {
-    #[serde(default, rename = "type", deserialize_with = "de::opt_nonempty")]
-    kind: Option<String>,
-    data: V2Data,
+/// `token.decimals`: a JSON integer or a string of digits (the SDK coerces
+/// it with `Number()`).
+fn token_decimals(token: &serde_json::Value) -> Option<u32> {
+    match token.get("decimals")? {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|d| u32::try_from(d).ok()),
+        serde_json::Value::String(s) => parse_small_uint(s.trim()),
+        _ => None,
+    }
+}
+
+fn parse_small_uint(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// An amount in base units as thirdweb sends it (a decimal string, read by
+/// the SDK as a bigint; a JSON integer is taken too), as its digits.
+/// `Err(())` when the member is there but is not a non-negative integer.
+fn base_units(v: &serde_json::Value, key: &str) -> Result<Option<String>, ()> {
+    let s = match v.get(key) {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(()),
+    };
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(Some(s))
+    } else {
+        Err(())
+    }
 }
 
 fn v2_status(s: &str) -> Status {
@@ -639,7 +697,7 @@ fn v2_status(s: &str) -> Status {
 }
 
 /// `base_units / 10^decimals` as an exact decimal string, by string
-/// arithmetic (no floats, no overflow): `("5100000", 6)` → `"5.1"`.
+/// arithmetic (no floats, no overflow): `("1500000", 6)` → `"1.5"`.
 /// `None` when `base_units` is not a plain non-negative integer or
 /// `decimals` is implausible (over 255).
 pub fn base_units_to_decimal(base_units: &str, decimals: u32) -> Option<String> {
@@ -649,73 +707,92 @@ pub fn base_units_to_decimal(base_units: &str, decimals: u32) -> Option<String> 
     let digits = base_units.trim_start_matches('0');
     let d = decimals as usize;
     let (int, frac) = if digits.len() > d {
-        let (i, f) = digits.split_at(digits.len() - d);
-        (i.to_owned(), f.to_owned())
+        digits.split_at(digits.len() - d)
     } else {
-        (
-            "0".to_owned(),
-            format!("{}{digits}", "0".repeat(d - digits.len())),
-        )
+        ("", digits)
     };
+    let int = if int.is_empty() { "0" } else { int };
+    let pad = d.saturating_sub(frac.len());
+    let frac = format!("{}{frac}", "0".repeat(pad));
     let frac = frac.trim_end_matches('0');
     Some(if frac.is_empty() {
-        int
+        int.to_owned()
     } else {
         format!("{int}.{frac}")
     })
 }
 
-/// Crypto amount of a v2 token leg. thirdweb sends base units (`"5100000"`
-/// for 5.1 USDC) with `token.decimals` telling the scale. When both are
-/// there the amount is converted exactly to token units; otherwise the base
-/// units are kept and the event is flagged `base_units`.
+/// The crypto leg of a v2 body: `amount_key` (base units) of `token_key`
+/// (`{address, chainId, decimals, name, priceUsd, symbol}`), converted
+/// exactly to token units with `token.decimals`. Without usable decimals the
+/// base units are kept and the event is flagged `base_units`; an amount that
+/// is not a non-negative integer is left out and flagged `unreadable_amount`.
+/// `network` is the `chainId` as decimal text (`"8453"`): payhook keeps no
+/// table of chain names.
 fn v2_crypto(
-    amount: Option<String>,
-    token: Option<V2Token>,
+    data: &serde_json::Value,
+    amount_key: &str,
+    token_key: &str,
     flags: &mut Vec<String>,
 ) -> Option<Crypto> {
-    if amount.is_none() && token.is_none() {
+    let token = data.get(token_key).filter(|t| t.is_object());
+    let units = base_units(data, amount_key).unwrap_or_else(|()| {
+        flags.push("unreadable_amount".to_owned());
+        None
+    });
+    if units.is_none() && token.is_none() {
         return None;
     }
-    let token = token.unwrap_or_default();
-    let amount = match (amount, token.decimals) {
-        (Some(a), Some(d)) => match base_units_to_decimal(&a, d) {
-            Some(units) => Some(units),
+    let amount = units.map(
+        |u| match token.and_then(token_decimals).and_then(|d| base_units_to_decimal(&u, d)) {
+            Some(exact) => exact,
             None => {
                 flags.push("base_units".to_owned());
-                Some(a)
+                u
             }
         },
-        (Some(a), None) => {
-            flags.push("base_units".to_owned());
-            Some(a)
-        }
-        (None, _) => None,
-    };
+    );
     Some(Crypto {
         amount,
-        currency: token.symbol,
-        network: token.chain_id,
+        currency: token.and_then(|t| string(t, "symbol")),
+        network: token.and_then(|t| text(t, "chainId")),
     })
 }
 
+/// Which v2 product a body is, from `type`, else (no or unknown `type`)
+/// from which id the data carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V2Kind {
+    Onchain,
+    Onramp,
+}
+
 fn v2(body: &serde_json::Value) -> Result<Parts, Unparsed> {
-    let b: V2Body = from_body(body)?;
-    let d = b.data;
-    // Which product: from `type`, else from which id the data carries.
-    let onchain = match b.kind.as_deref() {
-        Some(V2_ONCHAIN) => true,
-        Some(V2_ONRAMP) => false,
-        _ => d.transaction_id.is_some() || d.id.is_none(),
+    let d = body
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| Unparsed::field("data"))?;
+    let kind = body.get("type").and_then(serde_json::Value::as_str);
+    let known_type = matches!(kind, None | Some(V2_ONCHAIN) | Some(V2_ONRAMP));
+    // `paymentId` is the SDK's onchain id; thirdweb's docs example also
+    // carries a `transactionId`, taken when `paymentId` is absent.
+    let onchain_id = || text(d, "paymentId").or_else(|| text(d, "transactionId"));
+    let (kind, order_id) = match kind {
+        Some(V2_ONCHAIN) => (V2Kind::Onchain, onchain_id()),
+        Some(V2_ONRAMP) => (V2Kind::Onramp, text(d, "id")),
+        _ => match (onchain_id(), text(d, "id")) {
+            (Some(id), _) => (V2Kind::Onchain, Some(id)),
+            (None, Some(id)) => (V2Kind::Onramp, Some(id)),
+            (None, None) => (V2Kind::Onchain, None),
+        },
     };
-    let known_type = matches!(b.kind.as_deref(), None | Some(V2_ONCHAIN) | Some(V2_ONRAMP));
-    let order_id = if onchain {
-        d.transaction_id
-            .ok_or_else(|| Unparsed::field("data.transactionId"))?
-    } else {
-        d.id.ok_or_else(|| Unparsed::field("data.id"))?
-    };
-    let raw_status = d.status.ok_or_else(|| Unparsed::field("data.status"))?;
+    let order_id = order_id.ok_or_else(|| {
+        Unparsed::field(match kind {
+            V2Kind::Onchain => "data.paymentId",
+            V2Kind::Onramp => "data.id",
+        })
+    })?;
+    let raw_status = string(d, "status").ok_or_else(|| Unparsed::field("data.status"))?;
     // An unknown `type` is recorded, never acted on.
     let status = if known_type {
         v2_status(&raw_status)
@@ -724,23 +801,44 @@ fn v2(body: &serde_json::Value) -> Result<Parts, Unparsed> {
     };
     let mut flags = Vec::new();
     let mut tx_hashes = Vec::new();
-    let (product, fiat, crypto) = if onchain {
-        for t in d.transactions.unwrap_or_default() {
-            push_unique(&mut tx_hashes, t.transaction_hash);
+    let (product, fiat, crypto) = match kind {
+        V2Kind::Onchain => {
+            // `transactions: [{chainId, transactionHash}]`, origin then
+            // destination side.
+            for t in d
+                .get("transactions")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                push_unique(&mut tx_hashes, string(t, "transactionHash"));
+            }
+            // What the receiver got. The origin leg (`originToken`,
+            // `originAmount`), `action` and the developer fee stay in `raw`.
+            let crypto = v2_crypto(d, "destinationAmount", "destinationToken", &mut flags);
+            ("bridge", None, crypto)
         }
-        let crypto = v2_crypto(d.destination_amount, d.destination_token, &mut flags);
-        ("bridge", None, crypto)
-    } else {
-        push_unique(&mut tx_hashes, d.transaction_hash);
-        // `currencyAmount` (a JSON number) in `currency` is what the buyer
-        // paid; the sample's currency is a token symbol (USDC), kept as sent.
-        let fiat = (d.currency_amount.is_some() || d.currency.is_some()).then_some(Fiat {
-            amount: d.currency_amount,
-            currency: d.currency,
-        });
-        let crypto = v2_crypto(d.amount, d.token, &mut flags);
-        ("onramp", fiat, crypto)
+        V2Kind::Onramp => {
+            push_unique(&mut tx_hashes, string(d, "transactionHash"));
+            // `currencyAmount` (a JSON number) in `currency` is what the
+            // buyer paid; the docs example's currency is a token symbol
+            // (USDC), kept as sent.
+            let amount = match d.get("currencyAmount") {
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                Some(serde_json::Value::String(s)) => Some(s.trim().to_owned()),
+                _ => None,
+            }
+            .filter(|a| is_decimal(a));
+            let currency = string(d, "currency");
+            let fiat = (amount.is_some() || currency.is_some()).then_some(Fiat { amount, currency });
+            let crypto = v2_crypto(d, "amount", "token", &mut flags);
+            ("onramp", fiat, crypto)
+        }
     };
+    let failure = (status == Status::Failed).then(|| Failure {
+        code: Some("failed".to_owned()),
+        reason: None,
+    });
     Ok(Parts {
         product,
         provider_event: raw_status,
@@ -749,9 +847,11 @@ fn v2(body: &serde_json::Value) -> Result<Parts, Unparsed> {
         occurred_at: None,
         fiat,
         crypto,
-        wallet: d.receiver,
+        // The paying wallet; `receiver` when there is no `sender` (it is
+        // optional on onramp bodies).
+        wallet: string(d, "sender").or_else(|| string(d, "receiver")),
         tx_hashes,
-        failure: None,
+        failure,
         flags,
     })
 }
@@ -761,10 +861,6 @@ mod tests {
     use super::*;
     use crate::providers::NotMapped;
 
-    /// The parsed body of an authentic request (these tests send JSON).
-    fn parsed(a: Authentic) -> Verified {
-        a.parsed().unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
-    }
     use std::collections::HashMap;
 
     const SECRET: &str = "test-thirdweb-secret";
@@ -799,7 +895,7 @@ mod tests {
         body: &str,
         headers: &[(&str, &str)],
         now: i64,
-    ) -> Result<Verified, Rejection> {
+    ) -> Result<Verified, NotMapped> {
         let mut map = http::HeaderMap::new();
         for (k, v) in headers {
             let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
@@ -812,7 +908,7 @@ mod tests {
             headers: &map,
             params: &params,
         };
-        block_on(p.verify(&req, at(now))).map(parsed)
+        Ok(block_on(p.verify(&req, at(now)))?.parsed()?)
     }
 
     /// Sign with `signer` at `signed_at`, verify with the test provider at `now`.
@@ -821,7 +917,7 @@ mod tests {
         body: &str,
         signed_at: i64,
         now: i64,
-    ) -> Result<Verified, Rejection> {
+    ) -> Result<Verified, NotMapped> {
         let s = signer
             .sign(body.as_bytes(), at(signed_at))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -842,9 +938,7 @@ mod tests {
         normalize(body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
-    fn kind<E: Into<NotMapped>>(
-        r: Result<impl std::fmt::Debug, E>,
-    ) -> (u16, &'static str, String) {
+    fn kind<E: Into<NotMapped>>(r: Result<impl std::fmt::Debug, E>) -> (u16, &'static str, String) {
         match r.map_err(Into::into) {
             Ok(v) => panic!("expected a rejection, got {v:?}"),
             Err(NotMapped::Rejected(e)) => (e.status, e.kind, e.reason.into_owned()),
@@ -1065,21 +1159,33 @@ mod tests {
 
     #[test]
     fn versions_and_shapes() {
+        // Authentic but unmappable: kept (200) as unparsed, with the reason.
         for (body, want) in [
             (
                 r#"{"version":1,"type":"pay.onchain-transaction","data":{"transactionId":"t","status":"COMPLETED"}}"#,
-                400,
+                "unsupported_version",
             ),
-            (r#"{"version":3,"data":{}}"#, 400),
-            (r#"{"version":"2","data":{}}"#, 400),
-            (r#"{"data":{"somethingElse":{}}}"#, 400),
-            (r#"{"data":"#, 400),
-            (r#"{"version":2,"version":2,"data":{}}"#, 400),
+            (
+                r#"{"data":{"someField":"value"},"type":"pay.onchain-transaction","version":1}"#,
+                "unsupported_version",
+            ),
+            (r#"{"version":1,"data":{}}"#, "unsupported_version"),
+            (r#"{"version":3,"data":{}}"#, "unsupported_version"),
+            (r#"{"data":{},"version":3}"#, "unsupported_version"),
+            (r#"{"version":"2","data":{}}"#, "unsupported_version"),
+            (r#"{"data":{"somethingElse":{}}}"#, "bad_shape"),
+            (r#"{"data":{"transactionId":"tx123"}}"#, "bad_shape"),
+            (r#""not-an-object""#, "bad_shape"),
+            (r#"{"data":"#, "not_json"),
+            ("invalid-json", "not_json"),
+            (r#"{"version":2,"version":2,"data":{}}"#, "duplicate_key"),
         ] {
-            assert_eq!(kind(normalize(body)).0, want, "{body}");
+            let (status, reason, why) = kind(normalize(body));
+            assert_eq!((status, reason), (200, want), "{body}: {why}");
         }
-        let (_, k, why) = kind(normalize(r#"{"version":1,"data":{}}"#));
-        assert_eq!(k, "unsupported_version", "{why}");
+        // A legacy Pay body that says `"version": 1` (no `type`) is Pay.
+        let n = ok(r#"{"version":1,"data":{"buyWithFiatStatus":{"intentId":"i-1","status":"NONE"}}}"#);
+        assert_eq!((n.event.order_id.as_str(), n.event.status), ("i-1", Status::Created));
     }
 
     fn fiat_body(status: &str) -> String {
@@ -1112,12 +1218,14 @@ mod tests {
             ("ON_RAMP_TRANSFER_IN_PROGRESS", Status::Processing),
             ("CRYPTO_SWAP_REQUIRED", Status::Processing),
             ("CRYPTO_SWAP_IN_PROGRESS", Status::Processing),
+            ("PENDING_CRYPTO_SWAP", Status::Processing),
             ("ON_RAMP_TRANSFER_COMPLETED", Status::Completed),
             ("CRYPTO_SWAP_COMPLETED", Status::Completed),
             ("CRYPTO_SWAP_FALLBACK", Status::Completed),
             ("PAYMENT_FAILED", Status::Failed),
             ("ON_RAMP_TRANSFER_FAILED", Status::Failed),
             ("CRYPTO_SWAP_FAILED", Status::Failed),
+            ("NOT_FOUND", Status::Unknown),
             ("SOMETHING_NEW", Status::Unknown),
         ];
         for (s, want) in table {
@@ -1253,6 +1361,13 @@ mod tests {
                 "COMPLETED:REFUNDED",
                 None,
             ),
+            (
+                "FAILED",
+                Some("UNKNOWN_ERROR"),
+                Status::Failed,
+                "FAILED:UNKNOWN_ERROR",
+                None,
+            ),
             ("NOT_FOUND", None, Status::Unknown, "NOT_FOUND", None),
             ("NONE", None, Status::Unknown, "NONE", None),
         ];
@@ -1376,9 +1491,11 @@ mod tests {
         assert_eq!(e.wallet.as_deref(), Some("0xa5a4...f098"));
         assert!(e.flags.is_empty());
         let e = ok(&onchain_body("COMPLETED", true)).event;
+        // `paymentId` is the order id, also when `transactionId` is there.
+        assert_eq!(e.order_id, "pay_01HZX3");
         assert_eq!(
-            e.order_id,
-            "0x5e2c8d1f0a9b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"
+            e.wallet.as_deref(),
+            Some("0x1111111111111111111111111111111111111111")
         );
         assert_eq!(
             e.crypto.as_ref().and_then(|c| c.amount.as_deref()),
@@ -1399,6 +1516,11 @@ mod tests {
     fn base_units_conversion_is_exact() {
         for (units, d, want) in [
             ("5100000", 6, Some("5.1")),
+            ("1500000", 6, Some("1.5")),
+            ("24794905", 6, Some("24.794905")),
+            ("10", 18, Some("0.00000000000000001")),
+            ("1000000", 6, Some("1")),
+            ("1", 0, Some("1")),
             ("0", 6, Some("0")),
             ("000", 0, Some("0")),
             ("100", 0, Some("100")),
@@ -1444,7 +1566,7 @@ mod tests {
             ),
             (
                 r#"{"version":2,"type":"pay.onchain-transaction","data":{"status":"PENDING"}}"#,
-                "data.transactionId",
+                "data.paymentId",
             ),
             (
                 r#"{"version":2,"type":"pay.onramp-transaction","data":{"status":"PENDING"}}"#,
@@ -1452,13 +1574,31 @@ mod tests {
             ),
             (
                 r#"{"version":2,"data":{"status":"PENDING"}}"#,
-                "data.transactionId",
+                "data.paymentId",
+            ),
+            (
+                r#"{"version":2,"type":"pay.onchain-transaction","data":{"id":"x","status":"PENDING"}}"#,
+                "data.paymentId",
+            ),
+            (
+                r#"{"version":2,"type":"pay.onchain-transaction","data":{"paymentId":"p","status":7}}"#,
+                "data.status",
+            ),
+            (
+                r#"{"version":2,"type":"pay.onchain-transaction","data":{"paymentId":{},"transactionId":""}}"#,
+                "data.paymentId",
+            ),
+            (
+                r#"{"data":{"transactionId":"tx123"},"version":2}"#,
+                "data.status",
             ),
             (r#"{"version":2,"data":{"id":"x"}}"#, "data.status"),
             (r#"{"version":2}"#, "data"),
+            (r#"{"version":2,"data":[]}"#, "data"),
         ] {
-            let (s, _, why) = kind(normalize(body));
-            assert_eq!(s, 400, "{body}");
+            // Authentic: kept as unparsed (200), naming the member.
+            let (s, reason, why) = kind(normalize(body));
+            assert_eq!((s, reason), (200, "missing_field"), "{body}: {why}");
             assert!(why.contains(&format!("`{field}`")), "{body}: {why}");
         }
     }
