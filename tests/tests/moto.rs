@@ -697,3 +697,54 @@ async fn users_put_get_remove_list() {
     // Users never show up as events or orders.
     assert!(s.list_orders().await.unwrap_or_default().is_empty());
 }
+
+/// thirdweb's own SDK test payload (`events/thirdweb/sdk-test-onchain.json`,
+/// from `src/bridge/Webhook.test.ts` of npm `thirdweb` 5.121.6: a
+/// `pay.onchain-transaction` with `paymentId` and no `transactionId`) on
+/// the AWS backend: accepted, its redelivery a duplicate, exactly one
+/// message on the queue, with the SDK's `paymentId` as the order id.
+#[tokio::test]
+async fn thirdweb_sdk_payload_on_dynamodb_and_sqs_reaches_the_queue_once() {
+    let env = Env::new().await;
+    let sqs_client = sqs::Client::new(&env.sdk);
+    let url = create_queue(&sqs_client, "payhook-tw", true).await;
+    let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
+    let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
+    let h = payhook_tests::Harness::new().await;
+    let p = ProviderId::Thirdweb;
+    let case = payhook_tests::cases(p)
+        .into_iter()
+        .find(|c| c.file == "sdk-test-onchain.json")
+        .unwrap_or_else(|| panic!("no case for the thirdweb SDK test payload"));
+    let order = case
+        .order_id
+        .clone()
+        .unwrap_or_else(|| panic!("the SDK payload's case names no order id"));
+    let app = h.app_with(p, store, publisher);
+    let (status, body, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("accepted")),
+        "{body}"
+    );
+    let (status, again, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (200, Some("duplicate")),
+        "{again}"
+    );
+    let msgs = drain(&sqs_client, &url).await;
+    assert_eq!(msgs.len(), 1, "one message for one payment");
+    let bodies: Vec<String> = msgs
+        .iter()
+        .map(|m| m.body().unwrap_or_default().to_owned())
+        .collect();
+    let published = payhook_tests::validate_all(&bodies);
+    assert_eq!(published[0]["event_id"], body["event_id"]);
+    assert_eq!(published[0]["order_id"], order.as_str());
+    assert_eq!(published[0]["provider"], "thirdweb");
+    if let Some(s) = &case.status {
+        assert_eq!(published[0]["status"], s.as_str());
+    }
+    assert!(published[0]["unparsed"].is_null(), "{}", published[0]);
+}
