@@ -245,14 +245,18 @@ pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Re
         // serde_json's messages look like "missing field `orderId`" or
         // "invalid type: integer `5`, expected a string": keep only the field
         // name part, never echo values back.
+        // ("unknown variant `X`" names a value, not a field: not kept).
         let msg = e.to_string();
         let field = msg
             .split('`')
             .nth(1)
-            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown variant"))
+            .filter(|_| msg.starts_with("missing field"))
             .map(str::to_owned);
         match field {
             Some(f) => Unparsed::field(&f),
+            None if msg.starts_with("unknown variant") || msg.starts_with("invalid") => {
+                Unparsed::new(UnparsedReason::InvalidField)
+            }
             None => Unparsed::new(UnparsedReason::BadShape),
         }
     })
