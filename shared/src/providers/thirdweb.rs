@@ -743,15 +743,18 @@ fn v2_crypto(
     if units.is_none() && token.is_none() {
         return None;
     }
-    let amount = units.map(
-        |u| match token.and_then(token_decimals).and_then(|d| base_units_to_decimal(&u, d)) {
+    let amount = units.map(|u| {
+        match token
+            .and_then(token_decimals)
+            .and_then(|d| base_units_to_decimal(&u, d))
+        {
             Some(exact) => exact,
             None => {
                 flags.push("base_units".to_owned());
                 u
             }
-        },
-    );
+        }
+    });
     Some(Crypto {
         amount,
         currency: token.and_then(|t| string(t, "symbol")),
@@ -830,7 +833,8 @@ fn v2(body: &serde_json::Value) -> Result<Parts, Unparsed> {
             }
             .filter(|a| is_decimal(a));
             let currency = string(d, "currency");
-            let fiat = (amount.is_some() || currency.is_some()).then_some(Fiat { amount, currency });
+            let fiat =
+                (amount.is_some() || currency.is_some()).then_some(Fiat { amount, currency });
             let crypto = v2_crypto(d, "amount", "token", &mut flags);
             ("onramp", fiat, crypto)
         }
@@ -1184,8 +1188,12 @@ mod tests {
             assert_eq!((status, reason), (200, want), "{body}: {why}");
         }
         // A legacy Pay body that says `"version": 1` (no `type`) is Pay.
-        let n = ok(r#"{"version":1,"data":{"buyWithFiatStatus":{"intentId":"i-1","status":"NONE"}}}"#);
-        assert_eq!((n.event.order_id.as_str(), n.event.status), ("i-1", Status::Created));
+        let n =
+            ok(r#"{"version":1,"data":{"buyWithFiatStatus":{"intentId":"i-1","status":"NONE"}}}"#);
+        assert_eq!(
+            (n.event.order_id.as_str(), n.event.status),
+            ("i-1", Status::Created)
+        );
     }
 
     fn fiat_body(status: &str) -> String {
@@ -1600,6 +1608,316 @@ mod tests {
             let (s, reason, why) = kind(normalize(body));
             assert_eq!((s, reason), (200, "missing_field"), "{body}: {why}");
             assert!(why.contains(&format!("`{field}`")), "{body}: {why}");
+        }
+    }
+
+    /// A committed fixture of `events/thirdweb/`: its body and headers.
+    fn fixture(file: &str) -> (String, Vec<(String, String)>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/thirdweb")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let ev: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let body = ev["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file}: body"));
+        let headers = ev["headers"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{file}: headers"))
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        (body.to_owned(), headers)
+    }
+
+    /// payhook agrees with thirdweb's own `Bridge.Webhook.parse` (npm
+    /// `thirdweb` 5.121.6) on every v2 fixture: `scripts/thirdweb-sdk/
+    /// RESULT.json` is what `check.mjs` recorded the SDK parsing. Where the
+    /// SDK accepted a body, payhook maps it to the same order id and status;
+    /// where the SDK refused it (after its signature check passed), payhook
+    /// still keeps it (authentic means kept), mapped or unparsed.
+    #[test]
+    fn sdk_agreement() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scripts/thirdweb-sdk/RESULT.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        let result: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(result["sdk"], "thirdweb@5.121.6");
+        let rows = result["results"].as_array().cloned().unwrap_or_default();
+        let mut accepted = 0;
+        for r in &rows {
+            let file = r["file"].as_str().unwrap_or_default();
+            let (body, headers) = fixture(file);
+            let hs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let p = provider(SECRET);
+            let got = verify_with(&p, &body, &hs, T0).and_then(|v| Ok(p.normalize(v, at(T0))?));
+            if r["accepted"] == true {
+                accepted += 1;
+                let n = got.unwrap_or_else(|e| panic!("{file}: SDK accepted, payhook: {e}"));
+                let sdk_status = r["status"].as_str().unwrap_or_default();
+                assert_eq!(
+                    n.event.order_id,
+                    r["id"].as_str().unwrap_or_default(),
+                    "{file}"
+                );
+                assert_eq!(n.event.provider_event, sdk_status, "{file}");
+                assert_eq!(n.event.status, v2_status(sdk_status), "{file}");
+                let product = match r["type"].as_str() {
+                    Some(V2_ONCHAIN) => "bridge",
+                    _ => "onramp",
+                };
+                assert_eq!(n.event.product, product, "{file}");
+            } else {
+                // Refused by the SDK's schema, never by its signature check:
+                // payhook answers 200 and keeps it.
+                let err = r["error"].as_str().unwrap_or_default();
+                assert!(!err.contains("signature"), "{file}: {err}");
+                if let Err(e) = got {
+                    assert_eq!(kind(Err::<(), _>(e)).0, 200, "{file}");
+                }
+            }
+        }
+        assert!(
+            accepted >= 8 && rows.len() >= 20,
+            "{accepted} of {}",
+            rows.len()
+        );
+    }
+
+    #[test]
+    fn sdk_test_payloads() {
+        // thirdweb 5.121.6 src/bridge/Webhook.test.ts `validPayload`.
+        let (body, _) = fixture("sdk-test-onchain.json");
+        let n = ok(&body);
+        let e = &n.event;
+        assert_eq!(
+            (e.order_id.as_str(), e.status),
+            ("pay123", Status::Completed)
+        );
+        assert_eq!(n.dedupe_key, "pay123\nCOMPLETED");
+        let c = e.crypto.clone().unwrap_or_else(|| panic!("crypto"));
+        // 10 base units of an 18-decimals token.
+        assert_eq!(
+            (
+                c.amount.as_deref(),
+                c.currency.as_deref(),
+                c.network.as_deref()
+            ),
+            (Some("0.00000000000000001"), Some("TKN"), Some("1"))
+        );
+        assert_eq!(
+            e.wallet.as_deref(),
+            Some("0x1234567890123456789012345678901234567890")
+        );
+        // Both transactions carry the same hash: listed once.
+        assert_eq!(
+            e.tx_hashes,
+            vec!["0x1234567890123456789012345678901234567890"]
+        );
+        assert!(e.flags.is_empty());
+        // The developer fee stays in raw.
+        assert_eq!(e.raw["data"]["developerFeeBps"], 100);
+        // `onrampPayload`.
+        let (body, _) = fixture("sdk-test-onramp.json");
+        let e = ok(&body).event;
+        assert_eq!(
+            (e.order_id.as_str(), e.product.as_str()),
+            ("onramp123", "onramp")
+        );
+        assert_eq!(
+            e.fiat
+                .as_ref()
+                .map(|f| (f.amount.as_deref(), f.currency.as_deref())),
+            Some((Some("100"), Some("USD")))
+        );
+        assert_eq!(
+            e.crypto.as_ref().and_then(|c| c.amount.as_deref()),
+            Some("0.0000000000000001")
+        );
+        assert_eq!(e.tx_hashes.len(), 1);
+    }
+
+    #[test]
+    fn docs_examples() {
+        for file in ["docs-v2-onchain.json", "docs-v2-onchain-no-type.json"] {
+            let (body, _) = fixture(file);
+            let e = ok(&body).event;
+            // `paymentId`, not the `transactionId` the example also has.
+            assert_eq!(
+                e.order_id, "0xbea711bf1da223b29b176cff7f01596834dd63c7ad85477a3504f4b9285b33a2",
+                "{file}"
+            );
+            assert_eq!(
+                (e.status, e.product.as_str()),
+                (Status::Completed, "bridge")
+            );
+            let c = e.crypto.clone().unwrap_or_else(|| panic!("crypto"));
+            assert_eq!(
+                (
+                    c.amount.as_deref(),
+                    c.currency.as_deref(),
+                    c.network.as_deref()
+                ),
+                (Some("24.794905"), Some("USDC"), Some("8453"))
+            );
+            assert_eq!(
+                e.wallet.as_deref(),
+                Some("0xb4523A0D69612B9A4629A70E42021B2F384CC8Fa")
+            );
+            assert_eq!(e.tx_hashes.len(), 2, "{file}");
+        }
+        for file in ["docs-v2-onramp.json", "docs-v2-onramp-no-type.json"] {
+            let (body, _) = fixture(file);
+            let e = ok(&body).event;
+            assert_eq!(
+                (e.order_id.as_str(), e.status, e.product.as_str()),
+                (
+                    "d5d33244-f855-441d-af62-4593094a3eb1",
+                    Status::Processing,
+                    "onramp"
+                ),
+                "{file}"
+            );
+            assert_eq!(
+                e.crypto.as_ref().and_then(|c| c.amount.as_deref()),
+                Some("5.1")
+            );
+            assert_eq!(
+                e.fiat.as_ref().and_then(|f| f.amount.as_deref()),
+                Some("5.36")
+            );
+            assert_eq!(
+                e.wallet.as_deref(),
+                Some("0xa5a484Af10FF67257A06DDbf8DdE6A99a483f098")
+            );
+        }
+        let (body, _) = fixture("docs-v1-crypto.json");
+        let e = ok(&body).event;
+        assert_eq!(
+            (e.status, e.provider_event.as_str()),
+            (Status::Completed, "COMPLETED:SUCCESS")
+        );
+        assert_eq!(
+            e.crypto.as_ref().and_then(|c| c.amount.as_deref()),
+            Some("1.1")
+        );
+    }
+
+    #[test]
+    fn v2_members_of_unexpected_types_are_tolerated() {
+        let base = serde_json::json!({"version": 2, "type": V2_ONCHAIN, "data": {
+            "paymentId": "p-1",
+            "status": "COMPLETED",
+            "destinationToken": {"chainId": "8453", "symbol": "USDC", "decimals": "6"},
+            "destinationAmount": "1500000",
+            "transactions": "not-an-array",
+            "sender": 5,
+            "receiver": "0x2222222222222222222222222222222222222222"
+        }});
+        let e = ok(&base.to_string()).event;
+        let c = e.crypto.clone().unwrap_or_else(|| panic!("crypto"));
+        assert_eq!(
+            (c.amount.as_deref(), c.network.as_deref()),
+            (Some("1.5"), Some("8453"))
+        );
+        assert!(e.tx_hashes.is_empty());
+        assert_eq!(
+            e.wallet.as_deref(),
+            Some("0x2222222222222222222222222222222222222222")
+        );
+        // An amount as a JSON integer converts; one that is not a
+        // non-negative integer is left out and flagged.
+        for (amount, want, flag) in [
+            (serde_json::json!(1500000), Some("1.5"), None),
+            (
+                serde_json::json!("0x16e360"),
+                None,
+                Some("unreadable_amount"),
+            ),
+            (serde_json::json!("-5"), None, Some("unreadable_amount")),
+            (serde_json::json!(1.5), None, Some("unreadable_amount")),
+            (serde_json::json!({}), None, Some("unreadable_amount")),
+        ] {
+            let mut b = base.clone();
+            b["data"]["destinationAmount"] = amount.clone();
+            let e = ok(&b.to_string()).event;
+            assert_eq!(
+                e.crypto.as_ref().and_then(|c| c.amount.as_deref()),
+                want,
+                "{amount}"
+            );
+            assert_eq!(e.flags.first().map(String::as_str), flag, "{amount}");
+        }
+        // A currencyAmount that is no decimal number is left out.
+        let body = V2_ONRAMP_SAMPLE.replace("5.36", r#""five""#);
+        let e = ok(&body).event;
+        assert_eq!(e.fiat.as_ref().and_then(|f| f.amount.clone()), None);
+        // An id sent as a number is still the order id.
+        let body =
+            r#"{"version":2,"type":"pay.onramp-transaction","data":{"id":42,"status":"FAILED"}}"#;
+        let e = ok(body).event;
+        assert_eq!((e.order_id.as_str(), e.status), ("42", Status::Failed));
+        assert_eq!(e.failure.and_then(|f| f.code).as_deref(), Some("failed"));
+    }
+
+    #[test]
+    fn authentic_non_json_is_unreadable_not_refused() {
+        for body in ["invalid-json", r#"{"data":"#, "\u{feff}{}"] {
+            let (s, reason, why) = kind(normalize(body));
+            assert_eq!((s, reason), (200, "not_json"), "{body:?}: {why}");
+        }
+        // Not authentic: still 401.
+        let r = verify_with(
+            &provider(SECRET),
+            "invalid-json",
+            &[
+                ("x-pay-signature", KAT_SIG),
+                ("x-pay-timestamp", "1750000000"),
+            ],
+            T0,
+        );
+        assert_eq!(kind(r).0, 401);
+    }
+
+    #[test]
+    fn empty_signature_header_falls_back_like_the_sdk() {
+        let p = provider(SECRET);
+        let hs = [
+            ("x-payload-signature", ""),
+            ("x-timestamp", ""),
+            ("x-pay-signature", KAT_SIG),
+            ("x-pay-timestamp", "1750000000"),
+        ];
+        assert!(verify_with(&p, KAT_BODY, &hs, T0).is_ok());
+        let hs = [("x-payload-signature", ""), ("x-timestamp", "1750000000")];
+        assert_eq!(
+            kind(verify_with(&p, KAT_BODY, &hs, T0)).1,
+            "missing_signature"
+        );
+    }
+
+    #[test]
+    fn is_decimal_matches_the_schema_pattern() {
+        for (s, want) in [
+            ("5.36", true),
+            ("100", true),
+            ("-1", true),
+            ("1e21", true),
+            ("1.5E-7", true),
+            ("", false),
+            (".5", false),
+            ("5.", false),
+            ("1e", false),
+            ("five", false),
+            ("0x10", false),
+            ("+1", false),
+        ] {
+            assert_eq!(is_decimal(s), want, "{s:?}");
         }
     }
 
