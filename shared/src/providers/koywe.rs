@@ -95,7 +95,13 @@ const CURRENT_FAMILIES: &[&str] = &["order.", "contact.", "merchant.", "invitati
 /// is the order, and every order field (reference, amounts, currencies,
 /// type) is read from that object only. Changing the guess is one edit
 /// here.
-pub const ORDER_PATHS: &[&str] = &["/data", "/payload", "/order", "/data/order", "/payload/order"];
+pub const ORDER_PATHS: &[&str] = &[
+    "/data",
+    "/payload",
+    "/order",
+    "/data/order",
+    "/payload/order",
+];
 
 /// The order id inside an order object: `orderId` (a wrapper naming it),
 /// else `id` (the Payments API's order object). Never the envelope's own
@@ -1150,7 +1156,10 @@ mod tests {
             .unwrap();
         // Repeated, even with the same valid value, or comma-joined.
         for headers in [
-            vec![("Koywe-Signature", sig.as_str()), ("koywe-signature", sig.as_str())],
+            vec![
+                ("Koywe-Signature", sig.as_str()),
+                ("koywe-signature", sig.as_str()),
+            ],
             vec![("koywe-signature", &format!("{sig},{sig}"))],
         ] {
             let e = verify_with(&p, &body, &headers).await.unwrap_err();
@@ -1191,9 +1200,13 @@ mod tests {
         let p = koywe(SECRET);
         // A correctly body-signed legacy delivery with a bad header: the
         // header is what is checked, and it fails.
-        let e = verify_with(&p, SAMPLE.as_bytes(), &[("koywe-signature", &"0".repeat(64))])
-            .await
-            .unwrap_err();
+        let e = verify_with(
+            &p,
+            SAMPLE.as_bytes(),
+            &[("koywe-signature", &"0".repeat(64))],
+        )
+        .await
+        .unwrap_err();
         assert_eq!((e.status, e.kind), (401, "bad_signature"));
         // A current body without the header goes the legacy way: no
         // `signature` member, 401.
@@ -1252,7 +1265,12 @@ mod tests {
             assert_eq!(n.event.failure.is_some(), status == Status::Failed, "{t}");
             assert_eq!(n.dedupe_key, format!("event\nevt_{t}"));
         }
-        for t in ["contact.created", "merchant.updated", "invitation.accepted", "ping"] {
+        for t in [
+            "contact.created",
+            "merchant.updated",
+            "invitation.accepted",
+            "ping",
+        ] {
             assert_eq!(current_status_of(t), Status::Unknown, "{t}");
         }
     }
@@ -1289,18 +1307,39 @@ mod tests {
     async fn the_order_is_found_where_receivers_look_for_it() {
         let p = koywe(SECRET);
         let cases = [
-            (r#"{"id":"e","type":"order.paid","data":{"orderId":"A","id":"x"}}"#, "A"),
+            (
+                r#"{"id":"e","type":"order.paid","data":{"orderId":"A","id":"x"}}"#,
+                "A",
+            ),
             (r#"{"id":"e","type":"order.paid","data":{"id":"B"}}"#, "B"),
-            (r#"{"id":"e","type":"order.paid","payload":{"id":"C"}}"#, "C"),
+            (
+                r#"{"id":"e","type":"order.paid","payload":{"id":"C"}}"#,
+                "C",
+            ),
             (r#"{"id":"e","type":"order.paid","order":{"id":"D"}}"#, "D"),
-            (r#"{"id":"e","type":"order.paid","data":{"order":{"id":"E"}}}"#, "E"),
-            (r#"{"id":"e","type":"order.paid","payload":{"order":{"orderId":"F"}}}"#, "F"),
+            (
+                r#"{"id":"e","type":"order.paid","data":{"order":{"id":"E"}}}"#,
+                "E",
+            ),
+            (
+                r#"{"id":"e","type":"order.paid","payload":{"order":{"orderId":"F"}}}"#,
+                "F",
+            ),
             // `data` without an id does not hide `payload`.
-            (r#"{"id":"e","type":"order.paid","data":{"status":"PAID"},"payload":{"id":"G"}}"#, "G"),
-            (r#"{"id":"e","type":"order.paid","data":{"id":12345}}"#, "12345"),
+            (
+                r#"{"id":"e","type":"order.paid","data":{"status":"PAID"},"payload":{"id":"G"}}"#,
+                "G",
+            ),
+            (
+                r#"{"id":"e","type":"order.paid","data":{"id":12345}}"#,
+                "12345",
+            ),
         ];
         for (body, want) in cases {
-            let n = mapped(&p, current_roundtrip(&p, &p, body.as_bytes()).await.unwrap());
+            let n = mapped(
+                &p,
+                current_roundtrip(&p, &p, body.as_bytes()).await.unwrap(),
+            );
             assert_eq!(n.event.order_id, want, "{body}");
         }
         // Amounts as numbers keep their text; a value that is no decimal is
@@ -1324,7 +1363,10 @@ mod tests {
             })
         );
         assert_eq!(n.event.raw["data"]["amountOut"], "1,5");
-        assert_eq!(n.event.occurred_at, Some(datetime!(2025-01-02 03:04:05 UTC)));
+        assert_eq!(
+            n.event.occurred_at,
+            Some(datetime!(2025-01-02 03:04:05 UTC))
+        );
         assert_eq!(n.event.merchant_reference, None);
     }
 
@@ -1343,11 +1385,31 @@ mod tests {
     async fn authentic_current_bodies_that_cannot_be_mapped_are_unparsed() {
         let p = koywe(SECRET);
         let cases: [(&[u8], Option<&str>, Option<&str>); 6] = [
-            (br#"{"id":"e1","type":"order.paid","data":{"status":"PAID"}}"#, Some("data.id"), Some("e1")),
-            (br#"{"id":"e2","type":"order.paid"}"#, Some("data.id"), Some("e2")),
-            (br#"{"type":"order.paid","data":{"id":"o"}}"#, Some("id"), None),
-            (br#"{"id":"e3","data":{"id":"o"}}"#, Some("type"), Some("e3")),
-            (br#"{"id":"e4","type":"order.paid","data":"o"}"#, Some("data.id"), Some("e4")),
+            (
+                br#"{"id":"e1","type":"order.paid","data":{"status":"PAID"}}"#,
+                Some("data.id"),
+                Some("e1"),
+            ),
+            (
+                br#"{"id":"e2","type":"order.paid"}"#,
+                Some("data.id"),
+                Some("e2"),
+            ),
+            (
+                br#"{"type":"order.paid","data":{"id":"o"}}"#,
+                Some("id"),
+                None,
+            ),
+            (
+                br#"{"id":"e3","data":{"id":"o"}}"#,
+                Some("type"),
+                Some("e3"),
+            ),
+            (
+                br#"{"id":"e4","type":"order.paid","data":"o"}"#,
+                Some("data.id"),
+                Some("e4"),
+            ),
             (b"[1,2]", None, None),
         ];
         for (body, field, event_ref) in cases {
