@@ -144,4 +144,30 @@ templates.forEach(([name, text], i) => {
   vectors.push({ name, kind: 'template', secret, body, signature });
 });
 
+// Koywe's current API signs the raw body bytes and sends the hex digest in
+// the `Koywe-Signature` header (docs.koywe.com: advanced/webhooks, whose
+// example is `createHmac('sha256', secret).update(req.body)` on the raw
+// Buffer). These bodies are invented envelopes (the POSTed envelope is not
+// documented); payhook must verify the bytes as sent, whitespace, escapes
+// and non-ASCII text included, never a re-serialization.
+const current = [
+  ['header-compact', JSON.stringify({
+    id: 'evt_vec_compact', type: 'order.completed', occurredAt: TIME_STAMP,
+    data: { id: 'vec-order-1', externalId: 'pedido-ñ-1', amountIn: '25000', amountOut: 26.5,
+      originCurrencySymbol: 'CLP', destinationCurrencySymbol: 'USDC' },
+  })],
+  ['header-pretty', JSON.stringify({
+    id: 'evt_vec_pretty', type: 'order.paid', occurredAt: TIME_STAMP,
+    payload: { id: 'vec-order-2', note: 'café 😀 \u2028' },
+  }, null, 2) + '\n'],
+  ['header-escapes',
+    `{"id":"evt_vec_escapes","type":"order.failed","data":{"id":"vec-order-3",` +
+    '"reason":"caf\\u00e9 \\/ \\ud83d\\ude00","amountIn":1E21}}'],
+];
+current.forEach(([name, body], i) => {
+  const secret = SECRETS[i % SECRETS.length];
+  const signature = crypto.createHmac('sha256', secret).update(Buffer.from(body, 'utf8')).digest('hex');
+  vectors.push({ name, kind: 'header', secret, body, signature });
+});
+
 fs.writeFileSync(out, JSON.stringify(vectors, null, 2) + '\n');

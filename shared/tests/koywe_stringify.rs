@@ -4,12 +4,15 @@
 //! (`scripts/koywe-vectors.js`) with the signature Node.js computes. Every
 //! one must verify with [`Koywe`]. The test also re-runs the script and
 //! requires its output to equal the committed file, so the vectors cannot
-//! drift from what Node.js really prints. Node.js is required: without it
+//! drift from what Node.js really prints. The `header` vectors are Koywe's
+//! current API: the HMAC of the raw bytes as Node.js computes it, which
+//! must verify on those bytes only. Node.js is required: without it
 //! the test fails rather than skipping.
 
 use payhook::canonical;
 use payhook::providers::koywe::Koywe;
-use payhook::providers::{Inbound, Provider};
+use payhook::providers::{Authentic, Inbound, Provider};
+use payhook::rejection::Rejection;
 use payhook::secret::{Secret, SecretList, sign_hmac_sha256_hex};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -25,7 +28,9 @@ const NOW: OffsetDateTime = datetime!(2022-10-26 22:36:42 UTC);
 struct Vector {
     name: String,
     /// `stringify`: the body is Node's `JSON.stringify` output;
-    /// `template`: hand-written text with non-canonical numbers / escapes.
+    /// `template`: hand-written text with non-canonical numbers / escapes;
+    /// `header`: the current API, Node's HMAC of the raw bytes (the
+    /// `Koywe-Signature` header).
     kind: String,
     secret: String,
     body: String,
@@ -54,6 +59,10 @@ async fn every_vector_verifies() {
     let params = HashMap::new();
     for v in &vectors {
         let secrets = SecretList::from_secrets(vec![Secret::new(v.secret.clone())]).unwrap();
+        if v.kind == "header" {
+            verify_header_vector(v, secrets).await;
+            continue;
+        }
         let parsed = canonical::parse_strict(v.body.as_bytes()).unwrap();
 
         // The bytes payhook signs are the bytes Node.js signed.
@@ -93,6 +102,72 @@ async fn every_vector_verifies() {
         );
         assert_eq!(other.verify(&inbound, NOW).await.unwrap_err().status, 401);
     }
+}
+
+async fn verify_on(
+    p: &Koywe,
+    body: &[u8],
+    headers: &http::HeaderMap,
+) -> Result<Authentic, Rejection> {
+    let params = HashMap::new();
+    p.verify(
+        &Inbound {
+            body,
+            headers,
+            params: &params,
+        },
+        NOW,
+    )
+    .await
+}
+
+/// Koywe's current API: Node's HMAC of the raw bytes, in `Koywe-Signature`,
+/// verifies on exactly those bytes and on no re-serialization of them.
+async fn verify_header_vector(v: &Vector, secrets: SecretList) {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "koywe-signature",
+        http::HeaderValue::from_str(&v.signature).unwrap(),
+    );
+    let koywe = Koywe::new(secrets, Duration::from_secs(86_400));
+    let other = Koywe::new(
+        SecretList::parse("not-it").unwrap(),
+        Duration::from_secs(86_400),
+    );
+    let reprinted = canonical::stringify(&canonical::parse_strict(v.body.as_bytes()).unwrap());
+    let verified = verify_on(&koywe, v.body.as_bytes(), &headers)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", v.name))
+        .parsed()
+        .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+    let n = koywe
+        .normalize(verified, NOW)
+        .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+    assert!(n.event.order_id.starts_with("vec-order-"), "{}", v.name);
+    // payhook's own signer agrees with Node's.
+    let signed = koywe.sign(v.body.as_bytes(), NOW).unwrap();
+    assert_eq!(signed.headers[0].1, v.signature, "{}", v.name);
+    // A re-print of a non-canonical body is other bytes: refused.
+    if reprinted != v.body {
+        assert_eq!(
+            verify_on(&koywe, reprinted.as_bytes(), &headers)
+                .await
+                .unwrap_err()
+                .status,
+            401,
+            "{}",
+            v.name
+        );
+    }
+    assert_eq!(
+        verify_on(&other, v.body.as_bytes(), &headers)
+            .await
+            .unwrap_err()
+            .status,
+        401,
+        "{}",
+        v.name
+    );
 }
 
 #[test]
