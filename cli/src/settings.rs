@@ -66,6 +66,7 @@ impl Settings {
         self.file.contains_key("PAYHOOK_EIGHTPAY_API_KEYS")
             && std::env::var("PAYHOOK_EIGHTPAY_API_KEYS").is_err()
             && self.get("PAYHOOK_EIGHTPAY_API_BASE").is_none()
+            && self.get("PAYHOOK_EIGHTPAY_API_BASES").is_none()
     }
 
     /// The configuration, with the 8Pay API base pointed at the stand-in of
@@ -115,7 +116,7 @@ impl Settings {
         );
         m.insert(
             "PAYHOOK_EIGHTPAY_API_KEYS".to_owned(),
-            ["bsc", "ethereum", "polygon", "sandbox"]
+            ["bsc", "ethereum", "polygon", "sandbox", "private"]
                 .iter()
                 .map(|c| format!("{c}={}", tok("dev-8pay")))
                 .collect::<Vec<_>>()

@@ -35,8 +35,13 @@ pub struct Config {
     pub thirdweb_tolerance: Duration,
     /// `PAYHOOK_EIGHTPAY_API_KEYS`: `chain=key,…`.
     pub eightpay_api_keys: BTreeMap<String, Secret>,
-    /// `PAYHOOK_EIGHTPAY_API_BASE` (default `https://api.8pay.network`).
+    /// `PAYHOOK_EIGHTPAY_API_BASE` (default `https://api.8pay.network`): the
+    /// 8Pay API of every chain not in `eightpay_api_bases`.
     pub eightpay_api_base: String,
+    /// `PAYHOOK_EIGHTPAY_API_BASES`: `chain=url,…`, the 8Pay API of single
+    /// chains (no trailing slash). `private` is `https://api.8pay.tech`
+    /// unless named here or `PAYHOOK_EIGHTPAY_API_BASE` is set.
+    pub eightpay_api_bases: BTreeMap<String, String>,
     /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS` (default 3000).
     pub eightpay_timeout: Duration,
     /// `PAYHOOK_MAX_BODY_BYTES` (default 262144).
@@ -68,6 +73,8 @@ pub struct Config {
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 pub const DEFAULT_EIGHTPAY_API_BASE: &str = "https://api.8pay.network";
+/// 8Pay's API for its `private` chain (8Pay's WooCommerce plugin, v1.1.5).
+pub const DEFAULT_EIGHTPAY_PRIVATE_API_BASE: &str = "https://api.8pay.tech";
 
 /// Every `PAYHOOK_*` setting name that may hold a secret or configuration
 /// (used to read the Lambda JSON secret with the same keys).
@@ -80,6 +87,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "PAYHOOK_THIRDWEB_TOLERANCE_SECS",
     "PAYHOOK_EIGHTPAY_API_KEYS",
     "PAYHOOK_EIGHTPAY_API_BASE",
+    "PAYHOOK_EIGHTPAY_API_BASES",
     "PAYHOOK_EIGHTPAY_TIMEOUT_MS",
     "PAYHOOK_MAX_BODY_BYTES",
     "PAYHOOK_LEASE_SECS",
@@ -149,16 +157,21 @@ impl Config {
                 why: "must be positive".into(),
             });
         }
-        let eightpay_api_base = get("PAYHOOK_EIGHTPAY_API_BASE")
-            .unwrap_or_else(|| DEFAULT_EIGHTPAY_API_BASE.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if !(eightpay_api_base.starts_with("https://") || eightpay_api_base.starts_with("http://"))
-        {
-            return Err(ConfigError::Invalid {
-                name: "PAYHOOK_EIGHTPAY_API_BASE",
-                why: "expected an http(s) URL".into(),
-            });
+        let base_set = get("PAYHOOK_EIGHTPAY_API_BASE");
+        let eightpay_api_base = eightpay_url(
+            "PAYHOOK_EIGHTPAY_API_BASE",
+            base_set.as_deref().unwrap_or(DEFAULT_EIGHTPAY_API_BASE),
+        )?;
+        let mut eightpay_api_bases = match get("PAYHOOK_EIGHTPAY_API_BASES") {
+            Some(v) => eightpay_api_bases(&v)?,
+            None => BTreeMap::new(),
+        };
+        // The single base, when set, serves every chain (tests point it at a
+        // stand-in); else `private` has its own API, as in 8Pay's plugin.
+        if base_set.is_none() {
+            eightpay_api_bases
+                .entry("private".to_owned())
+                .or_insert_with(|| DEFAULT_EIGHTPAY_PRIVATE_API_BASE.to_owned());
         }
         Ok(Config {
             onebuy_tokens: secrets("PAYHOOK_ONEBUY_TOKENS")?,
@@ -169,6 +182,7 @@ impl Config {
             thirdweb_tolerance: Duration::from_secs(num("PAYHOOK_THIRDWEB_TOLERANCE_SECS", 300)?),
             eightpay_api_keys,
             eightpay_api_base,
+            eightpay_api_bases,
             eightpay_timeout: Duration::from_millis(num("PAYHOOK_EIGHTPAY_TIMEOUT_MS", 3000)?),
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             lease: Duration::from_secs(num("PAYHOOK_LEASE_SECS", 30)?.max(1)),
@@ -207,6 +221,44 @@ impl Config {
     }
 }
 
+/// An 8Pay API base from setting `name`: an http(s) URL, no trailing slash.
+fn eightpay_url(name: &'static str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(str::is_empty) {
+        return Err(ConfigError::Invalid {
+            name,
+            why: "expected an http(s) URL".into(),
+        });
+    }
+    Ok(url.to_owned())
+}
+
+/// `PAYHOOK_EIGHTPAY_API_BASES`: `chain=url,chain=url` (chains lowercased,
+/// each named once).
+fn eightpay_api_bases(v: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    const NAME: &str = "PAYHOOK_EIGHTPAY_API_BASES";
+    let invalid = |why: String| ConfigError::Invalid { name: NAME, why };
+    let mut bases = BTreeMap::new();
+    for pair in v.split(',').filter(|p| !p.trim().is_empty()) {
+        let (chain, url) = pair
+            .split_once('=')
+            .ok_or_else(|| invalid("expected chain=url,chain=url".into()))?;
+        let chain = chain.trim().to_ascii_lowercase();
+        if chain.is_empty() {
+            return Err(invalid("empty chain".into()));
+        }
+        let url = eightpay_url(NAME, url)
+            .map_err(|_| invalid(format!("the base of chain {chain} is not an http(s) URL")))?;
+        if bases.insert(chain.clone(), url).is_some() {
+            return Err(invalid(format!("chain {chain} is named twice")));
+        }
+    }
+    Ok(bases)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +278,10 @@ mod tests {
         assert_eq!(c.koywe_max_age, Duration::from_secs(86_400));
         assert_eq!(c.thirdweb_tolerance, Duration::from_secs(300));
         assert_eq!(c.eightpay_api_base, "https://api.8pay.network");
+        assert_eq!(
+            c.eightpay_api_bases,
+            BTreeMap::from([("private".to_owned(), "https://api.8pay.tech".to_owned())])
+        );
         assert!(c.koywe_secrets.is_none());
     }
 
@@ -243,6 +299,64 @@ mod tests {
         assert!(
             format!("{}", e.unwrap_or_else(|| unreachable!()))
                 .contains("PAYHOOK_EIGHTPAY_API_KEYS")
+        );
+    }
+
+    #[test]
+    fn eightpay_api_bases_per_chain() {
+        let c = cfg(&[(
+            "PAYHOOK_EIGHTPAY_API_BASES",
+            " BSC=https://bsc.example/ , sandbox=http://127.0.0.1:9",
+        )])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.eightpay_api_bases,
+            BTreeMap::from([
+                ("bsc".to_owned(), "https://bsc.example".to_owned()),
+                ("private".to_owned(), "https://api.8pay.tech".to_owned()),
+                ("sandbox".to_owned(), "http://127.0.0.1:9".to_owned()),
+            ])
+        );
+        // The single base, when set, is every chain's default, `private`'s too.
+        let c = cfg(&[("PAYHOOK_EIGHTPAY_API_BASE", "http://127.0.0.1:1/")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.eightpay_api_base, "http://127.0.0.1:1");
+        assert!(c.eightpay_api_bases.is_empty());
+        let c = cfg(&[
+            ("PAYHOOK_EIGHTPAY_API_BASE", "http://127.0.0.1:1"),
+            ("PAYHOOK_EIGHTPAY_API_BASES", "private=https://p.example"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.eightpay_api_bases["private"], "https://p.example");
+        for bad in [
+            "bsc",
+            "=https://x.example",
+            "bsc=ftp://x.example",
+            "bsc=https://",
+            "bsc=https://a.example,BSC=https://b.example",
+        ] {
+            let e = cfg(&[("PAYHOOK_EIGHTPAY_API_BASES", bad)]).err();
+            assert!(
+                matches!(
+                    e,
+                    Some(ConfigError::Invalid {
+                        name: "PAYHOOK_EIGHTPAY_API_BASES",
+                        ..
+                    })
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+        let e = cfg(&[("PAYHOOK_EIGHTPAY_API_BASE", "api.8pay.network")]).err();
+        assert!(
+            matches!(
+                e,
+                Some(ConfigError::Invalid {
+                    name: "PAYHOOK_EIGHTPAY_API_BASE",
+                    ..
+                })
+            ),
+            "{e:?}"
         );
     }
 

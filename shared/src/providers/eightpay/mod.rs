@@ -14,9 +14,19 @@
 //!    JSON value. A 404 or a different body means 8Pay never sent it (401);
 //!    an unreachable API means we cannot tell yet (503, 8Pay retries).
 //!
+//! The chain is the URL's. A body that names another `chain` is refused
+//! (401) before 8Pay is asked: 8Pay's own WooCommerce plugin asks the API of
+//! the body's chain, so such a body would be confirmed on a chain the URL
+//! does not serve. Each chain has its own API base (`private` is
+//! `https://api.8pay.tech`, the others `https://api.8pay.network`).
+//!
+//! Once authentic, a notification is kept whatever its shape (DESIGN.md
+//! step 4): `normalize` maps what it can read and reports the rest as
+//! [`Unparsed`]; unknown event names are status `unknown`.
+//!
 //! [`standin`] is a local stand-in of that API for development and tests.
 
-use super::de::{decimal_string, opt_nonempty};
+use super::de::decimal_string;
 use super::{
     Authentic, Inbound, Normalized, Provider, Signed, Unparsed, Verified, from_body, sha256,
 };
@@ -26,7 +36,7 @@ use crate::event::{Crypto, Customer, Failure, PaymentEvent, ProviderId, Status};
 use crate::rejection::Rejection;
 use crate::secret::Secret;
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -37,21 +47,29 @@ pub mod standin;
 /// The most we read of an API answer. A notification is a few hundred bytes.
 const MAX_API_BODY: usize = 1024 * 1024;
 
+/// The chains 8Pay serves (its WooCommerce plugin, v1.1.5). Which of them
+/// payhook serves is decided by `PAYHOOK_EIGHTPAY_API_KEYS`.
+pub const CHAINS: [&str; 5] = ["bsc", "ethereum", "polygon", "sandbox", "private"];
+
 /// 8Pay webhook notifications (PROVIDERS.md §4).
 #[derive(Debug, Clone)]
 pub struct EightPay {
-    /// API key per chain (`bsc`, `ethereum`, `polygon`, `sandbox`…). A chain
-    /// without a key is not served.
+    /// API key per chain (`bsc`, `ethereum`, `polygon`, `sandbox`,
+    /// `private`). A chain without a key is not served.
     keys: BTreeMap<String, Secret>,
-    /// `https://api.8pay.network`, no trailing slash.
+    /// The API of every chain not in `api_bases`, no trailing slash.
     api_base: String,
+    /// The API of single chains, no trailing slash.
+    api_bases: BTreeMap<String, String>,
     client: reqwest::Client,
 }
 
 impl EightPay {
-    /// `keys`: API key per chain (at least one). `api_base`: the 8Pay API
-    /// (tests point it at [`standin`]). `timeout`: for the whole confirmation
-    /// request; keep it well under the few seconds 8Pay waits for us.
+    /// `keys`: API key per chain (at least one). `api_base`: the 8Pay API of
+    /// every chain (tests point it at [`standin`]; see
+    /// [`EightPay::with_api_bases`] for single chains). `timeout`: for the
+    /// whole confirmation request; keep it well under the few seconds 8Pay
+    /// waits for us.
     pub fn new(
         keys: BTreeMap<String, Secret>,
         api_base: impl Into<String>,
@@ -72,23 +90,53 @@ impl EightPay {
         Ok(EightPay {
             keys,
             api_base: api_base.into().trim_end_matches('/').to_owned(),
+            api_bases: BTreeMap::new(),
             client,
         })
     }
 
+    /// The API base of single chains (chain → URL), over the one given to
+    /// [`EightPay::new`].
+    pub fn with_api_bases(mut self, bases: BTreeMap<String, String>) -> Self {
+        self.api_bases = bases
+            .into_iter()
+            .map(|(chain, url)| (chain, url.trim_end_matches('/').to_owned()))
+            .collect();
+        self
+    }
+
     /// From `PAYHOOK_EIGHTPAY_API_KEYS` (required),
-    /// `PAYHOOK_EIGHTPAY_API_BASE` and `PAYHOOK_EIGHTPAY_TIMEOUT_MS`.
+    /// `PAYHOOK_EIGHTPAY_API_BASE`, `PAYHOOK_EIGHTPAY_API_BASES` and
+    /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS`. A base named for a chain that has no
+    /// key is refused: it is most likely a misspelt chain.
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
-        EightPay::new(
+        let p = EightPay::new(
             cfg.eightpay_api_keys.clone(),
             cfg.eightpay_api_base.clone(),
             cfg.eightpay_timeout,
-        )
+        )?;
+        // `private` always has a base (its default), key or not.
+        if let Some(chain) = cfg
+            .eightpay_api_bases
+            .keys()
+            .find(|c| *c != "private" && !p.keys.contains_key(*c))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PAYHOOK_EIGHTPAY_API_BASES",
+                why: format!("chain {chain} has no key in PAYHOOK_EIGHTPAY_API_KEYS"),
+            });
+        }
+        Ok(p.with_api_bases(cfg.eightpay_api_bases.clone()))
     }
 
     /// The chains this instance serves.
     pub fn chains(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
+    }
+
+    /// The API base that confirms notifications of `chain`.
+    pub fn api_base(&self, chain: &str) -> &str {
+        self.api_bases.get(chain).unwrap_or(&self.api_base)
     }
 
     /// Ask 8Pay whether it sent `body` as notification `id` on `chain`.
@@ -101,7 +149,10 @@ impl EightPay {
     ) -> Result<(), Rejection> {
         // `chain` is one of our configured chains and `id` was checked to be
         // 64 hex digits: both are safe to put in the path as they are.
-        let url = format!("{}/v1/{chain}/webhook-notifications/{id}", self.api_base);
+        let url = format!(
+            "{}/v1/{chain}/webhook-notifications/{id}",
+            self.api_base(chain)
+        );
         let mut resp = self
             .client
             .get(url)
@@ -207,8 +258,13 @@ fn is_lower_hex_64(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// 8Pay's events and what they mean for the order (PROVIDERS.md §4).
-/// `confirmed` is the payment's transaction status (one-time: the body's
+/// 8Pay's events and what they mean for the order (PROVIDERS.md §4). The
+/// names are the same for every type: `Payment` (one-time,
+/// wallet-to-wallet); `Subscription`, `Billing`, `BillingFailed`,
+/// `BillingAttemptFailed`, `SubscriptionCancelled`, `SubscriptionTerminated`
+/// (fixed-recurring, autobiller, variable-recurring, on-demand), and
+/// `SubscriptionCancellationRequested` (variable-recurring). `confirmed` is
+/// the payment's transaction status (one-time: the body's
 /// `transactionStatus`; wallet-to-wallet: every receiver's).
 pub fn status_of(event: &str, confirmed: bool) -> Status {
     match event {
@@ -223,7 +279,51 @@ pub fn status_of(event: &str, confirmed: bool) -> Status {
     }
 }
 
+/// What `verify` hands `normalize`: `[VERIFIED_ON, chain, notification]`,
+/// the notification with the URL's chain, which `normalize` does not
+/// otherwise see ([`Verified`] holds a body only). A notification is a JSON
+/// object (`verify` refuses anything else), so this array is never one.
+/// `normalize` takes the notification back out: it alone becomes `raw`.
+const VERIFIED_ON: &str = "payhook:eightpay:verified-on-chain";
+
+fn seal(chain: &str, notification: Value) -> Value {
+    Value::Array(vec![
+        Value::from(VERIFIED_ON),
+        Value::from(chain),
+        notification,
+    ])
+}
+
+/// The notification and the URL's chain, when `body` came from `verify`
+/// (a body built by hand, e.g. in tests and benches, has no chain of its
+/// own: it is returned as it is).
+fn unseal(body: Value) -> (Value, Option<String>) {
+    match body {
+        Value::Array(items) => match <[Value; 3]>::try_from(items) {
+            Ok([Value::String(tag), Value::String(chain), notification]) if tag == VERIFIED_ON => {
+                (notification, Some(chain))
+            }
+            Ok(items) => (Value::Array(items.into()), None),
+            Err(items) => (Value::Array(items), None),
+        },
+        other => (other, None),
+    }
+}
+
+/// A descriptive member (a hash, an address, a tag…) read leniently: a
+/// non-empty string, or a number's text; anything else is taken as absent
+/// rather than making the whole notification unreadable.
+fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 /// The notification. Unknown members are tolerated (and stay in `raw`).
+/// `id`, `type` and `event` are required, `data` must be an object when
+/// present, and amounts must be decimals; anything else is read leniently.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Notification {
@@ -233,39 +333,42 @@ struct Notification {
     event: String,
     /// Unix seconds (a number in 8Pay's samples; a numeric string is read
     /// too).
-    #[serde(default, deserialize_with = "decimal_string")]
+    #[serde(default, deserialize_with = "lenient")]
     timestamp: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     transaction_hash: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     transaction_status: Option<String>,
     #[serde(default)]
     data: Option<Data>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    /// When present, `verify` proved it is the URL's chain.
+    #[serde(default, deserialize_with = "lenient")]
     chain: Option<String>,
 }
 
-/// `data`: its members depend on the notification type.
+/// `data`: its members depend on the notification type. Billing data is
+/// `{planId, subscriptionId, amount, cycleStart, cycleEnd}` (cycle bounds
+/// as strings of Unix seconds); the plan and the cycle stay in `raw`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Data {
     /// One-time: the payment id (hex); wallet-to-wallet: a UUID.
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     id: Option<String>,
     /// Recurring types.
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     subscription_id: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     sender: Option<String>,
     /// Recurring types: the subscriber.
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     user: Option<String>,
     /// Wallet-to-wallet: the payer's email (PII: never logged).
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     email: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     token: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     tag: Option<String>,
     /// Billing: the amount charged.
     #[serde(default, deserialize_with = "decimal_string")]
@@ -280,11 +383,11 @@ struct Receiver {
     #[serde(default, deserialize_with = "decimal_string")]
     amount: Option<String>,
     /// Wallet-to-wallet only: each receiver has its own transaction.
-    #[serde(default, deserialize_with = "decimal_string")]
+    #[serde(default, deserialize_with = "lenient")]
     timestamp: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     transaction_hash: Option<String>,
-    #[serde(default, deserialize_with = "opt_nonempty")]
+    #[serde(default, deserialize_with = "lenient")]
     transaction_status: Option<String>,
 }
 
@@ -303,12 +406,17 @@ impl Provider for EightPay {
         "/webhooks/8pay/{chain}"
     }
 
-    async fn verify(&self, req: &Inbound<'_>, _now: OffsetDateTime) -> Result<Authentic, Rejection> {
+    async fn verify(
+        &self,
+        req: &Inbound<'_>,
+        _now: OffsetDateTime,
+    ) -> Result<Authentic, Rejection> {
         // The chain comes first: for a chain we have no key for we cannot
         // ask 8Pay anything, so the request is refused before reading it.
         let Some((chain, key)) = req.param("chain").and_then(|c| self.keys.get_key_value(c)) else {
             return Err(Rejection::unauthorized("unknown_chain", "unknown chain"));
         };
+        // A body that is not a JSON object cannot be asked about: 400.
         let body = canonical::parse_strict(req.body)?;
         let Value::Object(members) = &body else {
             return Err(Rejection::bad_request(
@@ -316,16 +424,17 @@ impl Provider for EightPay {
                 "body must be a JSON object",
             ));
         };
+        // A notification of another chain is not this URL's to accept, even
+        // if 8Pay confirms it there: 401, nothing asked, nothing stored.
         match members.get("chain") {
             None => {}
             Some(Value::String(c)) if c == chain => {}
-            Some(Value::String(_)) => {
-                return Err(Rejection::bad_request(
+            Some(_) => {
+                return Err(Rejection::unauthorized(
                     "chain_mismatch",
-                    "field `chain` does not match the URL",
+                    "field `chain` does not match the URL's chain",
                 ));
             }
-            Some(_) => return Err(Rejection::field("chain")),
         }
         let id = match members.get("id") {
             Some(Value::String(id)) if is_lower_hex_64(id) => id,
@@ -340,7 +449,10 @@ impl Provider for EightPay {
             ));
         }
         self.confirm(chain, key, id, &body).await?;
-        Ok(Verified { body }.into())
+        Ok(Verified {
+            body: seal(chain, body),
+        }
+        .into())
     }
 
     fn normalize(
@@ -348,21 +460,21 @@ impl Provider for EightPay {
         verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Unparsed> {
-        let n: Notification = from_body(&verified.body)?;
+        let (body, url_chain) = unseal(verified.body);
+        let n: Notification = from_body(&body)?;
         let data = n.data.unwrap_or_default();
 
-        // One-time: the top-level `transactionStatus`. Wallet-to-wallet puts
-        // one transaction on each receiver; the payment is confirmed when
-        // all of them are.
-        let confirmed = match n.transaction_status.as_deref() {
-            Some(s) => s == "confirmed",
-            None => {
-                !data.receivers.is_empty()
-                    && data
-                        .receivers
-                        .iter()
-                        .all(|r| r.transaction_status.as_deref() == Some("confirmed"))
-            }
+        // Wallet-to-wallet puts one transaction on each receiver: the
+        // payment is confirmed when all of them are. Other types carry the
+        // top-level `transactionStatus` (the receivers' when it is absent).
+        let receivers_confirmed = !data.receivers.is_empty()
+            && data
+                .receivers
+                .iter()
+                .all(|r| r.transaction_status.as_deref() == Some("confirmed"));
+        let confirmed = match (n.kind.as_str(), n.transaction_status.as_deref()) {
+            ("wallet-to-wallet", _) | (_, None) => receivers_confirmed,
+            (_, Some(s)) => s == "confirmed",
         };
         let status = status_of(&n.event, confirmed);
 
@@ -370,7 +482,8 @@ impl Provider for EightPay {
         // * recurring types: the subscription (`data.subscriptionId`), so
         //   Subscription, Billing… move one order along;
         // * one-time / wallet-to-wallet: the payment (`data.id`), else the
-        //   payment's transaction (`transactionHash`);
+        //   payment's transaction (`transactionHash`, else the first
+        //   receiver's);
         // * else the notification id itself: then the order is this one
         //   notification, which is still unique and stable across retries.
         let order_id = data
@@ -378,6 +491,11 @@ impl Provider for EightPay {
             .clone()
             .or_else(|| data.id.clone())
             .or_else(|| n.transaction_hash.clone())
+            .or_else(|| {
+                data.receivers
+                    .iter()
+                    .find_map(|r| r.transaction_hash.clone())
+            })
             .unwrap_or_else(|| n.id.clone());
 
         let mut event = PaymentEvent::new(
@@ -387,7 +505,7 @@ impl Provider for EightPay {
             status,
             order_id,
             received_at,
-            verified.body,
+            body,
         );
         event.merchant_reference = data.tag.clone();
         event.occurred_at = unix(n.timestamp.as_deref()).or_else(|| {
@@ -409,18 +527,19 @@ impl Provider for EightPay {
         event.tx_hashes = tx_hashes;
         // Amount: the first receiver's (8Pay sends one receiver in practice;
         // summing decimal strings is left to consumers), else the billed
-        // amount. The body names the chain only when 8Pay adds `chain`; the
-        // URL's chain is not visible to `normalize` (it only sees the body).
+        // amount. The network is the URL's chain (the body's `chain`, when
+        // present, was proven equal to it).
         let amount = data
             .receivers
             .first()
             .and_then(|r| r.amount.clone())
             .or_else(|| data.amount.clone());
-        if amount.is_some() || data.token.is_some() || n.chain.is_some() {
+        let network = url_chain.or_else(|| n.chain.clone());
+        if amount.is_some() || data.token.is_some() || network.is_some() {
             event.crypto = Some(Crypto {
                 amount,
                 currency: data.token.clone(),
-                network: n.chain.clone(),
+                network,
             });
         }
         event.wallet = data.sender.clone().or_else(|| data.user.clone());
@@ -443,10 +562,20 @@ impl Provider for EightPay {
         }
         Ok(Normalized {
             // `id` is a content hash: a redelivery has the same one.
-            dedupe_key: n.id.clone(),
+            dedupe_key: n.id,
             fingerprint,
             event,
         })
+    }
+
+    /// The notification's `id`: verified against 8Pay's API before the body
+    /// got here, and a content hash naming one notification, so an unparsed
+    /// redelivery is a duplicate.
+    fn event_ref(&self, body: &Value) -> Option<String> {
+        body.get("id")
+            .and_then(Value::as_str)
+            .filter(|id| is_lower_hex_64(id))
+            .map(str::to_owned)
     }
 
     /// Sets `id` (as the first member) to the hash of the rest. The stand-in
@@ -483,11 +612,12 @@ impl Provider for EightPay {
 mod tests {
     use super::standin::{self, Mode, StandIn};
     use super::*;
-    use crate::providers::NotMapped;
+    use crate::providers::{NotMapped, UnparsedReason};
 
     /// The parsed body of an authentic request (these tests send JSON).
     fn parsed(a: Authentic) -> Verified {
-        a.parsed().unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
+        a.parsed()
+            .unwrap_or_else(|u| panic!("authentic but unreadable: {u}"))
     }
     use std::collections::HashMap;
     use time::macros::datetime;
@@ -561,7 +691,7 @@ mod tests {
         let c = e.crypto.as_ref().unwrap();
         assert_eq!(c.amount.as_deref(), Some("5"));
         assert_eq!(c.currency.as_deref(), Some("8PAY"));
-        assert_eq!(c.network, None);
+        assert_eq!(c.network.as_deref(), Some("bsc"), "the URL's chain");
         assert_eq!(
             e.wallet.as_deref(),
             Some("0xe42fD8a58A82fDF624A8a94dA03a0e44F9934Dff")
@@ -698,8 +828,10 @@ mod tests {
         assert_eq!(n.event.status, Status::Processing);
     }
 
+    /// Authentic but not what normalize needs: kept as unparsed (never a
+    /// 400), the reason naming the member.
     #[tokio::test]
-    async fn missing_required_fields_are_a_400_naming_them() {
+    async fn missing_required_fields_are_unparsed_naming_them() {
         let (p, _api) = setup(Duration::from_secs(2)).await;
         for (body, field) in [
             (serde_json::json!({"type": "one-time"}), "event"),
@@ -715,7 +847,220 @@ mod tests {
                 )
                 .unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{e}");
+            assert_eq!(e.reason, UnparsedReason::MissingField);
         }
+        for (body, reason) in [
+            (
+                serde_json::json!({"type": "one-time", "event": "Payment", "data": "0xabc"}),
+                UnparsedReason::InvalidField,
+            ),
+            (
+                serde_json::json!({"type": 1, "event": "Payment"}),
+                UnparsedReason::InvalidField,
+            ),
+            (
+                serde_json::json!({"type": "one-time", "event": "Payment", "data": {"receivers": {}}}),
+                UnparsedReason::InvalidField,
+            ),
+            (
+                serde_json::json!({"type": "fixed-recurring", "event": "Billing", "data": {"amount": true}}),
+                UnparsedReason::BadShape,
+            ),
+        ] {
+            let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
+            let e = p
+                .normalize(
+                    Verified {
+                        body: value(&signed),
+                    },
+                    NOW,
+                )
+                .unwrap_err();
+            assert_eq!(e.reason, reason, "{body}: {e}");
+        }
+    }
+
+    /// Verified end to end, then unparsed: the pipeline keeps it (200) and
+    /// dedupes a redelivery by the notification id.
+    #[tokio::test]
+    async fn an_authentic_body_normalize_cannot_map_is_unparsed_not_refused() {
+        let (p, api) = setup(Duration::from_secs(2)).await;
+        let signed = p
+            .sign(br#"{"type":"one-time","data":[]}"#, NOW)
+            .unwrap()
+            .body;
+        assert!(api.insert("bsc", value(&signed)));
+        let v = verify(&p, "bsc", &signed).await.unwrap();
+        let e = p.normalize(v, NOW).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("event"));
+        let id = notification_id(&value(&signed));
+        assert_eq!(p.event_ref(&value(&signed)), Some(id));
+        let kept = crate::pipeline::unparsed_event(&p, &signed, e, NOW);
+        assert_eq!(kept.event.status, Status::Unknown);
+        assert_eq!(kept.event.flags, ["unparsed"]);
+        assert_eq!(kept.event.raw, value(&signed), "raw is the body as sent");
+    }
+
+    #[test]
+    fn event_ref_is_a_well_formed_id_only() {
+        let p = EightPay::new(keys(), "http://127.0.0.1:9", Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            p.event_ref(&value(SAMPLE.as_bytes())).as_deref(),
+            Some("7e398c290b8c73bc1557740b64b4ede616a2725c5527e49a76584d6dd0167967")
+        );
+        for body in [
+            serde_json::json!({}),
+            serde_json::json!({"id": 7}),
+            serde_json::json!({"id": "ABC"}),
+            serde_json::json!({"id": "7E398C290B8C73BC1557740B64B4EDE616A2725C5527E49A76584D6DD0167967"}),
+            serde_json::json!([]),
+        ] {
+            assert_eq!(p.event_ref(&body), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn the_sealed_body_opens_to_the_notification_and_the_url_chain() {
+        let v = value(SAMPLE.as_bytes());
+        assert_eq!(
+            unseal(seal("polygon", v.clone())),
+            (v.clone(), Some("polygon".to_owned()))
+        );
+        // Bodies that did not come from `verify` pass through unchanged.
+        for other in [
+            v,
+            serde_json::json!([VERIFIED_ON, 1, {}]),
+            serde_json::json!(["other", "bsc", {}]),
+            serde_json::json!([VERIFIED_ON, "bsc"]),
+        ] {
+            assert_eq!(unseal(other.clone()), (other, None));
+        }
+    }
+
+    #[tokio::test]
+    async fn every_type_and_event_of_8pays_plugin_maps() {
+        let (p, _api) = setup(Duration::from_secs(2)).await;
+        let recurring = [
+            ("Subscription", Status::Created),
+            ("Billing", Status::Completed),
+            ("BillingFailed", Status::Failed),
+            ("BillingAttemptFailed", Status::Failed),
+            ("SubscriptionCancelled", Status::Canceled),
+            ("SubscriptionTerminated", Status::Canceled),
+        ];
+        for kind in [
+            "fixed-recurring",
+            "autobiller",
+            "variable-recurring",
+            "on-demand",
+        ] {
+            let extra = (kind == "variable-recurring")
+                .then_some(("SubscriptionCancellationRequested", Status::Pending));
+            for (event, status) in recurring.iter().copied().chain(extra) {
+                let n = normalized(
+                    &p,
+                    serde_json::json!({
+                        "type": kind, "event": event, "timestamp": 1585220116,
+                        "transactionHash": "0xt", "transactionStatus": "confirmed",
+                        "data": {"planId": "0xp", "subscriptionId": "0xs", "amount": "5.4",
+                            "cycleStart": "1585218045", "cycleEnd": "1585219844"}
+                    }),
+                );
+                assert_eq!(
+                    (
+                        n.event.status,
+                        n.event.order_id.as_str(),
+                        n.event.product.as_str()
+                    ),
+                    (status, "0xs", kind),
+                    "{kind} {event}"
+                );
+                assert_eq!(
+                    n.event.crypto.as_ref().and_then(|c| c.amount.as_deref()),
+                    Some("5.4")
+                );
+            }
+        }
+        for kind in ["one-time", "wallet-to-wallet", "scheduled-payment"] {
+            let n = normalized(
+                &p,
+                serde_json::json!({"type": kind, "event": "AllowanceChanged", "data": {}}),
+            );
+            assert_eq!(n.event.status, Status::Unknown, "{kind}");
+        }
+    }
+
+    /// Wallet-to-wallet: the receivers' transactions decide, even when the
+    /// body also has a top-level status.
+    #[tokio::test]
+    async fn wallet_to_wallet_is_completed_only_when_every_receiver_is_confirmed() {
+        let (p, _api) = setup(Duration::from_secs(2)).await;
+        let body = |top: Option<&str>, statuses: &[&str]| {
+            let receivers: Vec<Value> = statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    serde_json::json!({"user": "0xr", "amount": "1", "fee": "0",
+                        "timestamp": 1658999245 + i, "transactionHash": format!("0xh{i}"),
+                        "transactionStatus": s})
+                })
+                .collect();
+            let mut v = serde_json::json!({"type": "wallet-to-wallet", "event": "Payment",
+                "data": {"token": "8PAY", "receivers": receivers}});
+            if let Some(t) = top {
+                v["transactionStatus"] = Value::from(t);
+            }
+            v
+        };
+        for (top, statuses, status) in [
+            (None, &["confirmed", "confirmed"][..], Status::Completed),
+            (None, &["confirmed", "pending"][..], Status::Processing),
+            (Some("confirmed"), &["pending"][..], Status::Processing),
+            (None, &[][..], Status::Processing),
+        ] {
+            let n = normalized(&p, body(top, statuses));
+            assert_eq!(n.event.status, status, "{top:?} {statuses:?}");
+        }
+        let n = normalized(&p, body(None, &["confirmed", "confirmed"]));
+        assert_eq!(n.event.tx_hashes, ["0xh0", "0xh1"]);
+        assert_eq!(
+            n.event.order_id, "0xh0",
+            "no data.id: the first transaction"
+        );
+        assert_eq!(
+            n.event.occurred_at,
+            Some(datetime!(2022-07-28 09:07:26 UTC))
+        );
+    }
+
+    /// Each chain is confirmed by its own API; the single base serves the
+    /// chains not named.
+    #[tokio::test]
+    async fn each_chain_asks_its_own_api_base() {
+        let (bsc_addr, bsc_api) = standin::spawn(keys()).await.unwrap();
+        let (poly_addr, poly_api) = standin::spawn(keys()).await.unwrap();
+        let p = EightPay::new(keys(), format!("http://{bsc_addr}"), Duration::from_secs(2))
+            .unwrap()
+            .with_api_bases(BTreeMap::from([(
+                "polygon".to_owned(),
+                format!("http://{poly_addr}/"),
+            )]));
+        assert_eq!(p.api_base("polygon"), format!("http://{poly_addr}"));
+        assert_eq!(p.api_base("bsc"), format!("http://{bsc_addr}"));
+        // Registered with the bsc API only: polygon's API does not know it.
+        bsc_api.insert("polygon", value(SAMPLE.as_bytes()));
+        let e = verify(&p, "polygon", SAMPLE.as_bytes()).await.unwrap_err();
+        assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+        poly_api.insert("polygon", value(SAMPLE.as_bytes()));
+        let n = p
+            .normalize(verify(&p, "polygon", SAMPLE.as_bytes()).await.unwrap(), NOW)
+            .unwrap();
+        assert_eq!(
+            n.event.crypto.and_then(|c| c.network).as_deref(),
+            Some("polygon")
+        );
+        bsc_api.insert("bsc", value(SAMPLE.as_bytes()));
+        verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap();
     }
 
     #[tokio::test]
@@ -841,8 +1186,19 @@ mod tests {
             on_polygon.params,
             [("chain".to_owned(), "polygon".to_owned())]
         );
+        // Even when 8Pay would confirm it (here: on both chains).
+        api.insert("bsc", value(&on_polygon.body));
+        api.set_mode(Mode::Hang);
         let e = verify(&p, "bsc", &on_polygon.body).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (400, "chain_mismatch"));
+        assert_eq!((e.status, e.kind), (401, "chain_mismatch"), "before asking");
+        for chain in [Value::from(56), Value::Null, Value::from("BSC")] {
+            let mut v = value(SAMPLE.as_bytes());
+            v["chain"] = chain;
+            let s = p.sign(v.to_string().as_bytes(), NOW).unwrap();
+            let e = verify(&p, "bsc", &s.body).await.unwrap_err();
+            assert_eq!((e.status, e.kind), (401, "chain_mismatch"), "{v}");
+        }
+        api.set_mode(Mode::Normal);
         api.insert("polygon", value(&on_polygon.body));
         let ok = verify(&p, "polygon", &on_polygon.body).await.unwrap();
         let n = p.normalize(ok, NOW).unwrap();
@@ -898,9 +1254,53 @@ mod tests {
         .unwrap();
         let p = EightPay::from_config(&cfg).unwrap();
         assert_eq!(p.chains().collect::<Vec<_>>(), ["bsc", "polygon"]);
-        assert_eq!(p.api_base, "https://api.8pay.network");
+        assert_eq!(p.api_base("bsc"), "https://api.8pay.network");
+        assert_eq!(p.api_base("private"), "https://api.8pay.tech");
         assert_eq!(p.route(), "/webhooks/8pay/{chain}");
         assert!(!format!("{p:?}").contains("k1"));
+    }
+
+    #[test]
+    fn config_api_bases_per_chain() {
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let cfg = Config::from_lookup(lookup(&[
+            ("PAYHOOK_EIGHTPAY_API_KEYS", "bsc=k1,private=k2,sandbox=k3"),
+            ("PAYHOOK_EIGHTPAY_API_BASE", "http://127.0.0.1:1"),
+            ("PAYHOOK_EIGHTPAY_API_BASES", "sandbox=http://127.0.0.1:2/"),
+        ]))
+        .unwrap();
+        let p = EightPay::from_config(&cfg).unwrap();
+        assert_eq!(p.api_base("bsc"), "http://127.0.0.1:1");
+        assert_eq!(
+            p.api_base("private"),
+            "http://127.0.0.1:1",
+            "the single base wins"
+        );
+        assert_eq!(p.api_base("sandbox"), "http://127.0.0.1:2");
+        // A base for a chain without a key: a misspelt chain.
+        let cfg = Config::from_lookup(lookup(&[
+            ("PAYHOOK_EIGHTPAY_API_KEYS", "bsc=k1"),
+            ("PAYHOOK_EIGHTPAY_API_BASES", "bcs=https://x.example"),
+        ]))
+        .unwrap();
+        let e = EightPay::from_config(&cfg).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                ConfigError::Invalid {
+                    name: "PAYHOOK_EIGHTPAY_API_BASES",
+                    why
+                } if why.contains("bcs")
+            ),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -985,6 +1385,12 @@ mod tests {
                     assert_eq!(case["status"], n.event.status.as_str(), "{file}");
                     assert_eq!(case["provider_event"], n.event.provider_event.as_str());
                     assert_eq!(case["order_id"], n.event.order_id.as_str(), "{file}");
+                }
+                Err(NotMapped::Unparsed(u)) => {
+                    assert_eq!(expect, 200, "{file}: {u}");
+                    assert_eq!(case["status"], "unknown", "{file}");
+                    assert_eq!(case["flags"], serde_json::json!(["unparsed"]), "{file}");
+                    assert!(case.get("order_id").is_none(), "{file}: generated");
                 }
                 Err(e) => assert_eq!(u64::from(e.status()), expect, "{file}: {e}"),
             }
