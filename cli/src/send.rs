@@ -155,19 +155,23 @@ async fn register_with_eightpay_api(
     params: &[(String, String)],
     body: &[u8],
 ) -> Result<(), CliError> {
-    let base = override_base.unwrap_or(&cfg.eightpay_api_base);
-    if base.starts_with("https://api.8pay.network") {
+    let chain = params
+        .iter()
+        .find(|(k, _)| k == "chain")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| CliError::Usage("8Pay event has no `chain` path parameter".into()))?;
+    // The chain's own API base (PAYHOOK_EIGHTPAY_API_BASES), else the
+    // common one.
+    let base = override_base
+        .or_else(|| cfg.eightpay_api_bases.get(&chain).map(String::as_str))
+        .unwrap_or(&cfg.eightpay_api_base);
+    if base.starts_with("https://api.8pay.network") || base.starts_with("https://api.8pay.tech") {
         return Err(CliError::Usage(
             "8Pay samples can only be sent against a stand-in of the 8Pay API: run `payhook serve` \
              with its development secrets, or pass --eightpay-api URL"
                 .into(),
         ));
     }
-    let chain = params
-        .iter()
-        .find(|(k, _)| k == "chain")
-        .map(|(_, v)| v.clone())
-        .ok_or_else(|| CliError::Usage("8Pay event has no `chain` path parameter".into()))?;
     let key = cfg
         .eightpay_api_keys
         .get(&chain)

@@ -255,7 +255,7 @@ impl Templates {
         let parsed = payhook::canonical::parse_strict(&signed.body)
             .unwrap_or_else(|e| panic!("signed body: {e}"));
         let n = provider
-            .normalize(Verified { body: parsed }, time::OffsetDateTime::now_utc())
+            .normalize(Verified::new(parsed), time::OffsetDateTime::now_utc())
             .unwrap_or_else(|e| panic!("normalize: {e}"));
         let event_id = payhook::event::event_id(provider.id(), &n.dedupe_key);
         Delivery {

@@ -137,12 +137,7 @@ fn kept(ctx: &str, p: &dyn Provider, bytes: &[u8], why: payhook::event::Unparsed
 
 /// Normalize a verified body; check what an accepted event must satisfy.
 fn normalize(ctx: &str, p: &dyn Provider, bytes: &[u8], v: &Verified) -> Option<Normalized> {
-    match p.normalize(
-        Verified {
-            body: v.body.clone(),
-        },
-        now(),
-    ) {
+    match p.normalize(Verified::new(v.body.clone()), now()) {
         Ok(n) => {
             assert!(!n.dedupe_key.is_empty(), "{ctx}: empty dedupe key");
             assert!(!n.event.order_id.is_empty(), "{ctx}: empty order id");
@@ -275,9 +270,7 @@ pub fn eightpay_local(data: &[u8]) {
             "8pay (as received)",
             p,
             data,
-            &Verified {
-                body: parsed.clone(),
-            },
+            &Verified::new(parsed.clone()),
         );
     }
     let Ok(signed) = p.sign(data, now()) else {
@@ -297,7 +290,7 @@ pub fn eightpay_local(data: &[u8]) {
         "8pay: the id depends on the old id"
     );
     let bytes = signed.body;
-    normalize("8pay (signed)", p, &bytes, &Verified { body: v });
+    normalize("8pay (signed)", p, &bytes, &Verified::new(v));
 }
 
 fn wallet_pay() -> &'static [WalletPay; 2] {

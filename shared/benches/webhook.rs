@@ -173,7 +173,7 @@ fn eightpay_local(p: &dyn Provider, req: &Request) -> EventRecord {
     };
     let id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default();
     assert_eq!(notification_id(&body), id, "eightpay: id does not match");
-    finish(p, Verified { body })
+    finish(p, Verified::new(body))
 }
 
 fn per_webhook(c: &mut Criterion) {
@@ -258,7 +258,7 @@ fn stages(c: &mut Criterion) {
     let req = signed(&*p, "thirdweb/v1-seed-sample.json");
     let body = canonical::parse_strict(&req.body).unwrap_or_else(|e| panic!("{e}"));
     let n = p
-        .normalize(Verified { body: body.clone() }, now())
+        .normalize(Verified::new(body.clone()), now())
         .unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("stages/thirdweb-v1");
     group.bench_function("hmac-sha256", |b| {
@@ -275,14 +275,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| canonical::stringify(black_box(&body)))
     });
     group.bench_function("normalize (with a Value::clone to feed it)", |b| {
-        b.iter(|| {
-            p.normalize(
-                Verified {
-                    body: black_box(&body).clone(),
-                },
-                now(),
-            )
-        })
+        b.iter(|| p.normalize(Verified::new(black_box(&body).clone()), now()))
     });
     group.bench_function("PaymentEvent::to_json", |b| {
         b.iter(|| black_box(&n.event).to_json())

@@ -207,7 +207,7 @@ def _eightpay(case) -> None:
         return
     body = dict(body)
     if isinstance(body.get("chain"), str) and RNG.random() < 0.8:
-        body["chain"] = chain  # else a mismatch: 400
+        body["chain"] = chain  # else a mismatch: 401
         raw = _bytes({k: v for k, v in body.items() if k != "id"})
         if raw is None:
             return

@@ -10,7 +10,8 @@
 //!   lives with the provider that uses it to verify every notification:
 //!   [`crate::providers::eightpay::EightPay`] (configured by
 //!   `PAYHOOK_EIGHTPAY_API_KEYS`, `PAYHOOK_EIGHTPAY_API_BASE`,
-//!   `PAYHOOK_EIGHTPAY_TIMEOUT_MS`), with its local stand-in in
+//!   `PAYHOOK_EIGHTPAY_API_BASES` (per chain), `PAYHOOK_EIGHTPAY_TIMEOUT_MS`),
+//!   with its local stand-in in
 //!   [`crate::providers::eightpay::standin`]. It is re-exported here as
 //!   [`eightpay`] so that every outbound API can be found in one place; it
 //!   is one implementation, not a copy.

@@ -195,7 +195,7 @@ impl Koywe {
             return Err(Rejection::unauthorized("bad_signature", "bad signature"));
         }
         self.check_time(&body, now)?;
-        Ok(Verified { body }.into())
+        Ok(Verified::new(body).into())
     }
 
     /// Sign as the current API does: the body unchanged, the HMAC of its

@@ -50,6 +50,28 @@ impl Inbound<'_> {
 pub struct Verified {
     /// The parsed body (duplicate keys refused, key order kept).
     pub body: serde_json::Value,
+    /// The network the request was authenticated on, when its route names
+    /// one (8Pay's path `{chain}`, checked against 8Pay's API by `verify`):
+    /// normalize publishes it as `crypto.network`.
+    pub network: Option<String>,
+}
+
+impl Verified {
+    /// A verified body whose route names no network.
+    pub fn new(body: serde_json::Value) -> Self {
+        Verified {
+            body,
+            network: None,
+        }
+    }
+
+    /// A verified body authenticated on `network`.
+    pub fn on_network(body: serde_json::Value, network: impl Into<String>) -> Self {
+        Verified {
+            body,
+            network: Some(network.into()),
+        }
+    }
 }
 
 /// What [`Provider::verify`] proved: an authentic request whose body parsed
@@ -83,7 +105,7 @@ impl Authentic {
     /// authenticated `bytes`; JSON that cannot be read is still authentic.
     pub fn from_signed_bytes(bytes: &[u8]) -> Self {
         match crate::canonical::parse_strict(bytes) {
-            Ok(body) => Authentic::Parsed(Verified { body }),
+            Ok(body) => Authentic::Parsed(Verified::new(body)),
             Err(e) => Authentic::Unreadable(e.into()),
         }
     }

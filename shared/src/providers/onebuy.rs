@@ -117,7 +117,7 @@ impl UrlAuth {
                 }
             }
         }
-        Ok(Verified { body }.into())
+        Ok(Verified::new(body).into())
     }
 
     /// 1buy does not sign: "signing" puts the newest token in the URL.

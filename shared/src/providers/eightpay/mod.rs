@@ -279,37 +279,6 @@ pub fn status_of(event: &str, confirmed: bool) -> Status {
     }
 }
 
-/// What `verify` hands `normalize`: `[VERIFIED_ON, chain, notification]`,
-/// the notification with the URL's chain, which `normalize` does not
-/// otherwise see ([`Verified`] holds a body only). A notification is a JSON
-/// object (`verify` refuses anything else), so this array is never one.
-/// `normalize` takes the notification back out: it alone becomes `raw`.
-const VERIFIED_ON: &str = "payhook:eightpay:verified-on-chain";
-
-fn seal(chain: &str, notification: Value) -> Value {
-    Value::Array(vec![
-        Value::from(VERIFIED_ON),
-        Value::from(chain),
-        notification,
-    ])
-}
-
-/// The notification and the URL's chain, when `body` came from `verify`
-/// (a body built by hand, e.g. in tests and benches, has no chain of its
-/// own: it is returned as it is).
-fn unseal(body: Value) -> (Value, Option<String>) {
-    match body {
-        Value::Array(items) => match <[Value; 3]>::try_from(items) {
-            Ok([Value::String(tag), Value::String(chain), notification]) if tag == VERIFIED_ON => {
-                (notification, Some(chain))
-            }
-            Ok(items) => (Value::Array(items.into()), None),
-            Err(items) => (Value::Array(items), None),
-        },
-        other => (other, None),
-    }
-}
-
 /// A descriptive member (a hash, an address, a tag…) read leniently: a
 /// non-empty string, or a number's text; anything else is taken as absent
 /// rather than making the whole notification unreadable.
@@ -449,10 +418,7 @@ impl Provider for EightPay {
             ));
         }
         self.confirm(chain, key, id, &body).await?;
-        Ok(Verified {
-            body: seal(chain, body),
-        }
-        .into())
+        Ok(Verified::on_network(body, chain).into())
     }
 
     fn normalize(
@@ -460,7 +426,7 @@ impl Provider for EightPay {
         verified: Verified,
         received_at: OffsetDateTime,
     ) -> Result<Normalized, Unparsed> {
-        let (body, url_chain) = unseal(verified.body);
+        let (body, url_chain) = (verified.body, verified.network);
         let n: Notification = from_body(&body)?;
         let data = n.data.unwrap_or_default();
 
@@ -733,13 +699,7 @@ mod tests {
 
     fn normalized(p: &EightPay, body: Value) -> Normalized {
         let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
-        p.normalize(
-            Verified {
-                body: value(&signed),
-            },
-            NOW,
-        )
-        .unwrap()
+        p.normalize(Verified::new(value(&signed)), NOW).unwrap()
     }
 
     #[tokio::test]
@@ -838,14 +798,7 @@ mod tests {
             (serde_json::json!({"event": "Payment"}), "type"),
         ] {
             let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
-            let e = p
-                .normalize(
-                    Verified {
-                        body: value(&signed),
-                    },
-                    NOW,
-                )
-                .unwrap_err();
+            let e = p.normalize(Verified::new(value(&signed)), NOW).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{e}");
             assert_eq!(e.reason, UnparsedReason::MissingField);
         }
@@ -868,14 +821,7 @@ mod tests {
             ),
         ] {
             let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
-            let e = p
-                .normalize(
-                    Verified {
-                        body: value(&signed),
-                    },
-                    NOW,
-                )
-                .unwrap_err();
+            let e = p.normalize(Verified::new(value(&signed)), NOW).unwrap_err();
             assert_eq!(e.reason, reason, "{body}: {e}");
         }
     }
@@ -920,21 +866,19 @@ mod tests {
     }
 
     #[test]
-    fn the_sealed_body_opens_to_the_notification_and_the_url_chain() {
+    fn the_network_is_the_chain_the_request_was_verified_on() {
+        let p = EightPay::new(keys(), "http://127.0.0.1:9/", Duration::from_millis(100))
+            .unwrap_or_else(|e| panic!("{e}"));
         let v = value(SAMPLE.as_bytes());
+        let n = p
+            .normalize(Verified::on_network(v.clone(), "polygon"), NOW)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            unseal(seal("polygon", v.clone())),
-            (v.clone(), Some("polygon".to_owned()))
+            n.event.crypto.and_then(|c| c.network).as_deref(),
+            Some("polygon")
         );
-        // Bodies that did not come from `verify` pass through unchanged.
-        for other in [
-            v,
-            serde_json::json!([VERIFIED_ON, 1, {}]),
-            serde_json::json!(["other", "bsc", {}]),
-            serde_json::json!([VERIFIED_ON, "bsc"]),
-        ] {
-            assert_eq!(unseal(other.clone()), (other, None));
-        }
+        // `raw` is the notification alone.
+        assert_eq!(n.event.raw, v);
     }
 
     #[tokio::test]
