@@ -6,47 +6,14 @@
 
 mod common;
 
-use common::{FUNCTIONS, Server, first_valid_sample, repo};
-use std::io::{BufRead, BufReader};
+use common::{FUNCTIONS, first_valid_sample, payhook, serve};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-fn payhook(data_dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_payhook"));
-    c.current_dir(repo()).arg("--data-dir").arg(data_dir);
-    for k in payhook::config::SETTING_NAMES {
-        c.env_remove(k);
-    }
-    c.env_remove("PAYHOOK_BACKEND").env_remove("PAYHOOK_LISTEN");
-    c
-}
 
 #[test]
 fn serve_send_events_orders() {
     let data_dir = std::env::temp_dir().join(format!("payhook-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let mut child = payhook(&data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn payhook serve: {e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let server = Server(child);
-    let mut url = None;
-    let mut banner = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap_or_default();
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = rest.split_whitespace().next().map(str::to_owned);
-        }
-        if line.starts_with("Try:") {
-            break;
-        }
-    }
-    let url = url.unwrap_or_else(|| panic!("no address in banner:\n{banner}"));
+    let (server, url, banner) = serve(&data_dir);
     assert!(banner.contains("generated development secrets"), "{banner}");
     assert!(banner.contains("DEVELOPMENT stand-in"), "{banner}");
 

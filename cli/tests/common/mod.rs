@@ -1,8 +1,9 @@
 //! Helpers shared by the CLI integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::Child;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 /// The functions with webhook samples in `events/`.
 pub const FUNCTIONS: [&str; 5] = [
@@ -40,4 +41,45 @@ pub fn first_valid_sample(function: &str) -> String {
         .and_then(|c| c["file"].as_str())
         .unwrap_or_else(|| panic!("{function}: no valid case"));
     format!("events/{function}/{file}")
+}
+
+/// `payhook` run from the repository on `data_dir`, with no payhook
+/// setting inherited from the environment (development secrets are
+/// generated, as for a newcomer).
+pub fn payhook(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_payhook"));
+    c.current_dir(repo()).arg("--data-dir").arg(data_dir);
+    for k in payhook::config::SETTING_NAMES {
+        c.env_remove(k);
+    }
+    c.env_remove("PAYHOOK_BACKEND").env_remove("PAYHOOK_LISTEN");
+    c
+}
+
+/// Start `payhook serve` on a free port of 127.0.0.1 with `data_dir`:
+/// the server (killed when dropped), its URL and its start-up banner.
+pub fn serve(data_dir: &Path) -> (Server, String, String) {
+    let mut child = payhook(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn payhook serve: {e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let server = Server(child);
+    let mut url = None;
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap_or_default();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            url = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("Try:") {
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no address in banner:\n{banner}"));
+    (server, url, banner)
 }

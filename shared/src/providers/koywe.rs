@@ -131,12 +131,17 @@ impl Koywe {
     }
 
     /// The window on `timeStamp`, applied after the signature was verified.
-    fn check_time(&self, body: &Value, now: OffsetDateTime) -> Result<(), Rejection> {
+    /// The replay window on `timeStamp`. `Ok(Some(_))`: the signed body has
+    /// no readable `timeStamp`, so no window can be applied — it is
+    /// authentic all the same and kept as unparsed (a replay of it is a
+    /// duplicate: it dedupes by its bytes).
+    fn check_time(&self, body: &Value, now: OffsetDateTime) -> Result<Option<Unparsed>, Rejection> {
         let ts = match body.get(TIME_STAMP) {
-            Some(Value::String(s)) => {
-                OffsetDateTime::parse(s, &Rfc3339).map_err(|_| Rejection::field(TIME_STAMP))?
-            }
-            _ => return Err(Rejection::field(TIME_STAMP)),
+            Some(Value::String(s)) => match OffsetDateTime::parse(s, &Rfc3339) {
+                Ok(t) => t,
+                Err(_) => return Ok(Some(Unparsed::invalid(TIME_STAMP))),
+            },
+            _ => return Ok(Some(Unparsed::field(TIME_STAMP))),
         };
         let max_age = time::Duration::try_from(self.max_age).unwrap_or(time::Duration::MAX);
         let skew = time::Duration::try_from(MAX_FUTURE_SKEW).unwrap_or(time::Duration::MAX);
@@ -152,7 +157,7 @@ impl Koywe {
                 "timeStamp is in the future",
             ));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The current API's proof: `Koywe-Signature` over the raw bytes.
@@ -194,8 +199,10 @@ impl Koywe {
         {
             return Err(Rejection::unauthorized("bad_signature", "bad signature"));
         }
-        self.check_time(&body, now)?;
-        Ok(Verified::new(body).into())
+        match self.check_time(&body, now)? {
+            None => Ok(Verified::new(body).into()),
+            Some(why) => Ok(Authentic::Unreadable(why)),
+        }
     }
 
     /// Sign as the current API does: the body unchanged, the HMAC of its
@@ -790,18 +797,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn missing_or_bad_time_stamp_is_a_400_naming_it() {
+    async fn missing_or_bad_time_stamp_is_kept_as_unparsed_naming_it() {
+        // Signed, so authentic; with no readable timeStamp the window
+        // cannot be applied: kept (unparsed), never refused.
         let p = koywe(SECRET);
-        for payload in [
-            r#"{"eventName":"crypto_delivered","orderId":"o"}"#,
-            r#"{"eventName":"crypto_delivered","orderId":"o","timeStamp":"yesterday"}"#,
-            r#"{"eventName":"crypto_delivered","orderId":"o","timeStamp":1666823801658}"#,
+        for (payload, reason) in [
+            (
+                r#"{"eventName":"crypto_delivered","orderId":"o"}"#,
+                UnparsedReason::MissingField,
+            ),
+            (
+                r#"{"eventName":"crypto_delivered","orderId":"o","timeStamp":"yesterday"}"#,
+                UnparsedReason::InvalidField,
+            ),
+            (
+                r#"{"eventName":"crypto_delivered","orderId":"o","timeStamp":1666823801658}"#,
+                UnparsedReason::MissingField,
+            ),
         ] {
-            let e = verify(&p, sign_raw(payload).as_bytes(), T0)
-                .await
-                .unwrap_err();
-            assert_eq!(e.status, 400, "{payload}");
-            assert!(e.reason.contains("timeStamp"), "{}", e.reason);
+            let body = sign_raw(payload);
+            let req = Inbound {
+                body: body.as_bytes(),
+                headers: &http::HeaderMap::new(),
+                params: &HashMap::new(),
+            };
+            match p.verify(&req, T0).await {
+                Ok(Authentic::Unreadable(u)) => {
+                    assert_eq!(u.reason, reason, "{payload}");
+                    assert_eq!(u.field.as_deref(), Some("timeStamp"), "{payload}");
+                }
+                other => panic!("{payload}: {other:?}"),
+            }
         }
     }
 

@@ -82,7 +82,10 @@ impl Verified {
 #[derive(Debug)]
 pub enum Authentic {
     Parsed(Verified),
-    /// Kept as an `unknown` event (DESIGN.md step 4), never refused.
+    /// Authentic, but `verify` already knows the body cannot be mapped (it
+    /// is not JSON, or a legacy Koywe body has no readable `timeStamp` to
+    /// window): kept as an `unknown` event (DESIGN.md step 4), never
+    /// refused.
     Unreadable(Unparsed),
 }
 
