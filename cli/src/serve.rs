@@ -11,7 +11,7 @@ use payhook::providers::{self, Provider};
 use payhook::publish::Publisher;
 use payhook::store::{EventStore, Store};
 use payhook::validation::{self, Validator};
-use payhook::{App, ProviderId};
+use payhook::{App, ConfigError, ProviderId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,7 +127,12 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
                 let app = Arc::new(app);
                 router = router.route(route, any(webhook).with_state(app));
             }
-            Err(e) => lines.push(format!("  {id}: not configured ({e})")),
+            // Only a provider whose settings are absent is left out; one
+            // set but invalid stops start-up, naming the setting.
+            Err(e @ ConfigError::Missing { .. }) => {
+                lines.push(format!("  {id}: not configured ({e})"))
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     match Validator::from_config(&cfg, backend_store.clone()) {
@@ -139,7 +144,10 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             ));
             router = router.route(validation::ROUTE, any(validate).with_state(Arc::new(v)));
         }
-        Err(e) => lines.push(format!("  user validation: not configured ({e})")),
+        Err(e @ ConfigError::Missing { .. }) => {
+            lines.push(format!("  user validation: not configured ({e})"))
+        }
+        Err(e) => return Err(e.into()),
     }
     if dev_standin {
         router = router.nest(
@@ -194,11 +202,14 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     })
 }
 
-/// The route with its token filled in, for the start-up banner (1buy's URL
-/// token is the credential; printing it is what a developer needs locally).
+/// The route for the start-up banner. 1buy's URL token is a credential:
+/// it is filled in only when it is a generated development secret (what a
+/// newcomer needs to send samples); a configured one stays `{token}`, so
+/// it never lands in the journal of a real install.
 fn show_route(p: &dyn Provider, settings: &Settings) -> String {
     let route = p.route();
     if route.contains("{token}")
+        && settings.is_generated("PAYHOOK_ONEBUY_TOKENS", crate::settings::DEV_ONEBUY_PREFIX)
         && let Some(t) = settings.get("PAYHOOK_ONEBUY_TOKENS")
     {
         let newest = t.split(',').next().unwrap_or_default().trim().to_owned();

@@ -32,6 +32,9 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
 }
 
+/// Prefix of the generated development 1buy URL token.
+pub const DEV_ONEBUY_PREFIX: &str = "dev-onebuy";
+
 impl Settings {
     pub fn load(data_dir: &Path) -> Result<Self, SettingsError> {
         let file_path = data_dir.join(DEV_FILE);
@@ -53,6 +56,17 @@ impl Settings {
         // secret list is then refused by `Config` instead of silently
         // replaced by the file's value.
         std::env::var(k).ok().or_else(|| self.file.get(k).cloned())
+    }
+
+    /// Whether `k`'s value is a development secret `payhook serve`
+    /// generated (read from its file, not the environment, and with the
+    /// generated prefix): only those are ever printed.
+    pub fn is_generated(&self, k: &str, prefix: &str) -> bool {
+        std::env::var_os(k).is_none()
+            && self
+                .file
+                .get(k)
+                .is_some_and(|v| v.starts_with(&format!("{prefix}-")))
     }
 
     pub fn config(&self) -> Result<Config, ConfigError> {
@@ -107,7 +121,7 @@ impl Settings {
     pub fn generate_dev(&mut self, data_dir: &Path) -> Result<(), SettingsError> {
         let tok = |p: &str| format!("{p}-{}", hex::encode(rand_bytes()));
         let mut m = BTreeMap::new();
-        m.insert("PAYHOOK_ONEBUY_TOKENS".to_owned(), tok("dev-onebuy"));
+        m.insert("PAYHOOK_ONEBUY_TOKENS".to_owned(), tok(DEV_ONEBUY_PREFIX));
         m.insert("PAYHOOK_KOYWE_SECRETS".to_owned(), tok("dev-koywe"));
         m.insert("PAYHOOK_THIRDWEB_SECRETS".to_owned(), tok("dev-thirdweb"));
         m.insert(

@@ -59,7 +59,12 @@ pub fn payhook(data_dir: &Path) -> Command {
 /// Start `payhook serve` on a free port of 127.0.0.1 with `data_dir`:
 /// the server (killed when dropped), its URL and its start-up banner.
 pub fn serve(data_dir: &Path) -> (Server, String, String) {
-    let mut child = payhook(data_dir)
+    serve_with(payhook(data_dir))
+}
+
+/// [`serve`] with `cmd` (a [`payhook`] command with extra settings).
+pub fn serve_with(mut cmd: Command) -> (Server, String, String) {
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
