@@ -56,6 +56,10 @@ enum Cmd {
         /// Requests handled at once; more are answered 503 (Retry-After: 1).
         #[arg(long, env = "PAYHOOK_MAX_IN_FLIGHT", default_value_t = 512)]
         max_in_flight: usize,
+        /// Seconds a client has to send its whole body; a slower one is
+        /// answered 408 and holds no in-flight slot meanwhile.
+        #[arg(long, env = "PAYHOOK_BODY_TIMEOUT_SECS", default_value_t = 10)]
+        body_timeout_secs: u64,
         /// Threads serving HTTP: 0 = one per CPU core; 1 = a single-threaded
         /// runtime (least CPU per request; the SQLite writer has its own thread).
         #[arg(long, env = "PAYHOOK_WORKERS", default_value_t = 0)]
@@ -235,10 +239,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             sweep_every_secs,
             max_in_flight,
+            body_timeout_secs,
             workers: _,
         } => {
             serve::run(serve::ServeOpts {
                 max_in_flight,
+                body_timeout: Duration::from_secs(body_timeout_secs.max(1)),
                 listen,
                 data_dir: cli.data_dir,
                 backend: cli.backend,

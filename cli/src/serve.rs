@@ -35,6 +35,9 @@ pub struct ServeOpts {
     /// Requests handled at once; more are shed with 503 + `Retry-After`
     /// instead of queueing (bounded memory and latency under overload).
     pub max_in_flight: usize,
+    /// The whole body must arrive within this; it is read before an
+    /// in-flight slot is taken, so slow clients cannot hold the slots.
+    pub body_timeout: Duration,
     pub listen: String,
     pub data_dir: PathBuf,
     pub backend: Backend,
@@ -182,7 +185,11 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     println!("Try: payhook send events/koywe/sample.json");
 
-    let limit = Arc::new(tokio::sync::Semaphore::new(opts.max_in_flight.max(1)));
+    let limit = Arc::new(Shed {
+        slots: tokio::sync::Semaphore::new(opts.max_in_flight.max(1)),
+        body_timeout: opts.body_timeout,
+        max_body_bytes: cfg.max_body_bytes.max(validation::MAX_BODY_BYTES),
+    });
     let router = router.layer(axum::middleware::from_fn_with_state(limit, shed));
     let sweeper = tokio::spawn(sweep_loop(
         store.clone(),
@@ -286,15 +293,47 @@ async fn validate(
         .into_response()
 }
 
+/// The in-flight limit and how bodies are read before it.
+struct Shed {
+    slots: tokio::sync::Semaphore,
+    body_timeout: Duration,
+    /// The largest body any route accepts (each route applies its own).
+    max_body_bytes: usize,
+}
+
 /// Load shedding: at most `max_in_flight` requests are inside payhook at
 /// once; the rest get 503 with `Retry-After: 1` at once, so overload neither
 /// grows memory nor latency without bound and providers retry later.
+///
+/// The body is read *before* a slot is taken, within `body_timeout` (408
+/// after it, 413 over the size limit): a client that trickles its body
+/// holds no slot, so slow clients cannot starve honest ones.
 async fn shed(
-    State(limit): State<Arc<tokio::sync::Semaphore>>,
+    State(limit): State<Arc<Shed>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match limit.try_acquire() {
+    let (parts, body) = req.into_parts();
+    let read = axum::body::to_bytes(body, limit.max_body_bytes);
+    let bytes = match tokio::time::timeout(limit.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return Reply::error(413, "body too large")
+                .to_http::<axum::body::Body>()
+                .into_response();
+        }
+        Err(_) => {
+            let mut r =
+                Reply::error(408, "body not received in time").to_http::<axum::body::Body>();
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return r.into_response();
+        }
+    };
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    match limit.slots.try_acquire() {
         Ok(_permit) => next.run(req).await,
         Err(_) => {
             let mut r = Reply::error(503, "overloaded, retry later").to_http::<axum::body::Body>();
