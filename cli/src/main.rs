@@ -60,6 +60,13 @@ enum Cmd {
         /// answered 408 and holds no in-flight slot meanwhile.
         #[arg(long, env = "PAYHOOK_BODY_TIMEOUT_SECS", default_value_t = 10)]
         body_timeout_secs: u64,
+        /// Seconds a connection has to send a request's headers; a slower
+        /// (or idle keep-alive) one is closed.
+        #[arg(long, env = "PAYHOOK_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Open connections at most; more are closed at once.
+        #[arg(long, env = "PAYHOOK_MAX_CONNECTIONS", default_value_t = 4096)]
+        max_connections: usize,
         /// Threads serving HTTP: 0 = one per CPU core; 1 = a single-threaded
         /// runtime (least CPU per request; the SQLite writer has its own thread).
         #[arg(long, env = "PAYHOOK_WORKERS", default_value_t = 0)]
@@ -240,11 +247,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             sweep_every_secs,
             max_in_flight,
             body_timeout_secs,
+            header_timeout_secs,
+            max_connections,
             workers: _,
         } => {
             serve::run(serve::ServeOpts {
                 max_in_flight,
                 body_timeout: Duration::from_secs(body_timeout_secs.max(1)),
+                conns: serve::ConnLimits {
+                    max_connections,
+                    header_timeout: Duration::from_secs(header_timeout_secs.max(1)),
+                },
                 listen,
                 data_dir: cli.data_dir,
                 backend: cli.backend,

@@ -38,6 +38,8 @@ pub struct ServeOpts {
     /// The whole body must arrive within this; it is read before an
     /// in-flight slot is taken, so slow clients cannot hold the slots.
     pub body_timeout: Duration,
+    /// Open connections and header deadline.
+    pub conns: ConnLimits,
     pub listen: String,
     pub data_dir: PathBuf,
     pub backend: Backend,
@@ -197,16 +199,62 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         limits,
         opts.sweep_every,
     ));
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    accept_loop(listener, router, opts.conns).await;
     sweeper.abort();
-    served.map_err(|e| CliError::Io {
-        what: "serve".into(),
-        source: e,
-    })
+    Ok(())
+}
+
+/// Connection limits of [`accept_loop`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Open connections at most; one more is closed at once.
+    pub max_connections: usize,
+    /// A connection must deliver a request's headers within this (hyper's
+    /// header read timeout, with a timer), else it is closed.
+    pub header_timeout: Duration,
+}
+
+/// Accept connections until Ctrl-C and serve each with hyper's HTTP/1.1
+/// (a timer set, so `header_timeout` applies), at most `max_connections`
+/// at once. On Ctrl-C: stop accepting and let open connections finish
+/// (bounded by 10 s).
+async fn accept_loop(listener: tokio::net::TcpListener, router: Router, limits: ConnLimits) {
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut ctrl_c => break,
+        };
+        let Ok(slot) = open.clone().try_acquire_owned() else {
+            // Over the connection cap: closed at once (bounded memory).
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
 /// The route for the start-up banner. 1buy's URL token is a credential:

@@ -92,3 +92,96 @@ fn a_body_that_does_not_arrive_in_time_is_a_408() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Start a server with extra settings.
+fn server_with(dir: &Path, env: &[(&str, &str)]) -> (common::Server, String) {
+    let mut cmd = payhook(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (server, url, _) = serve_with(cmd);
+    (server, url)
+}
+
+/// Read until the server closes `s`; `Ok` with what it sent, `Err` when it
+/// kept the connection open for `limit`.
+fn until_closed(s: &mut TcpStream, limit: Duration) -> Result<Vec<u8>, std::io::Error> {
+    s.set_read_timeout(Some(limit))?;
+    let mut buf = Vec::new();
+    match s.read_to_end(&mut buf) {
+        Ok(_) => Ok(buf),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(buf),
+        Err(e) => Err(e),
+    }
+}
+
+fn honest_delivery_is_accepted(dir: &Path, url: &str) {
+    let out = payhook(dir)
+        .args(["send", "events/koywe/sample.json", "--url", url])
+        .output()
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(" 200 ") && text.contains("accepted"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn headers_that_never_finish_are_closed() {
+    let dir = data_dir("headers");
+    let (server, url) = server_with(&dir, &[("PAYHOOK_HEADER_TIMEOUT_SECS", "1")]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect: {e}"));
+            s.write_all(b"POST /webhooks/koywe HTTP/1.1\r\nHost: x\r\n")
+                .unwrap_or_else(|e| panic!("write: {e}"));
+            s
+        })
+        .collect();
+    for (i, s) in slow.iter_mut().enumerate() {
+        let r = until_closed(s, Duration::from_secs(20));
+        assert!(
+            r.is_ok(),
+            "connection {i} with unfinished headers kept open: {r:?}"
+        );
+    }
+    honest_delivery_is_accepted(&dir, &url);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connections_over_the_cap_are_closed_at_once() {
+    let dir = data_dir("cap");
+    let (server, url) = server_with(
+        &dir,
+        &[
+            ("PAYHOOK_MAX_CONNECTIONS", "8"),
+            ("PAYHOOK_HEADER_TIMEOUT_SECS", "60"),
+        ],
+    );
+    let addr = url.trim_start_matches("http://").to_owned();
+    let idle: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect: {e}")))
+        .collect();
+    // Let the server accept all eight before the ninth arrives.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ninth = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect: {e}"));
+    let _ = ninth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let got = until_closed(&mut ninth, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("the ninth connection was kept open: {e}"));
+    assert!(
+        got.is_empty(),
+        "the ninth connection was served: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // Once the idle ones go, honest deliveries get in again.
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    honest_delivery_is_accepted(&dir, &url);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
