@@ -5,22 +5,15 @@
 
 mod common;
 
-use common::{FUNCTIONS, Server, first_valid_sample, repo};
+use common::{FUNCTIONS, first_valid_sample, serve_with};
 use payhook_tests::aws;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+/// `common::payhook` on the AWS backend, pointed at moto.
 fn payhook(data_dir: &Path, endpoint: &str, table: &str, queue: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_payhook"));
-    c.current_dir(repo())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("--backend")
-        .arg("aws");
-    for k in payhook::config::SETTING_NAMES {
-        c.env_remove(k);
-    }
+    let mut c = common::payhook(data_dir);
+    c.arg("--backend").arg("aws");
     c.env("PAYHOOK_TABLE", table)
         .env("PAYHOOK_QUEUE_URL", queue)
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -58,25 +51,13 @@ async fn serve_and_operate_on_dynamodb_and_sqs() {
         c.args(args);
         c
     };
-    let mut child = cmd(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn payhook serve: {e}"));
-    let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let server = Server(child);
-    let mut url = None;
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap_or_default();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            url = rest.split_whitespace().next().map(str::to_owned);
-            assert!(line.contains("Aws backend"), "{line}");
-        }
-        if line.starts_with("Try:") {
-            break;
-        }
-    }
-    let url = url.unwrap_or_else(|| panic!("no address in the banner"));
+    let (server, url, banner) = serve_with(cmd(&[]));
+    assert!(
+        banner
+            .lines()
+            .any(|l| l.contains("listening on ") && l.contains("Aws backend")),
+        "{banner}"
+    );
 
     for f in FUNCTIONS {
         let sample = first_valid_sample(f);

@@ -247,7 +247,6 @@ impl App {
                 },
                 Authentic::Unreadable(why) => unparsed_event(&*self.provider, body, why, now),
             };
-            let unparsed = normalized.event.unparsed.is_some();
             let mut event = normalized.event;
             event.event_id = event_id(provider, &normalized.dedupe_key);
             event_id_buf.clone_from(&event.event_id);
@@ -255,9 +254,7 @@ impl App {
             trace.event_id = Some(&event_id_buf);
             trace.order_id = Some(&order_buf);
             trace.status = Some(event.status.as_str());
-            if unparsed {
-                trace.unparsed = event.unparsed.as_ref().map(|u| u.reason.as_str());
-            }
+            trace.unparsed = event.unparsed.as_ref().map(|u| u.reason.as_str());
             let rec = EventRecord::new(&event, &normalized.fingerprint);
             let claimed = match &self.one_step {
                 Some(s) => s
