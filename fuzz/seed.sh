@@ -2,7 +2,7 @@
 # Fill fuzz/corpus/<target>/ with the request bodies of events/*/ (the API
 # Gateway events' `body`, base64-decoded when `isBase64Encoded` says so and
 # it decodes), plus fuzz/regressions/<target>/ (committed crash inputs).
-# The normal test suite replays the same seeds: tests/tests/fuzz_corpus.rs.
+# The normal test suite replays the same seeds: tests/tests/it/fuzz_corpus.rs.
 #
 #   fuzz/seed.sh            # all targets
 #   fuzz/seed.sh koywe      # one target

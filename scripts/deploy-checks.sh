@@ -11,7 +11,7 @@
 #                                        produced every function
 #   scripts/deploy-checks.sh tools    only install the tools; prints the
 #                                     directory holding `cargo-lambda` (put it
-#                                     first on PATH for tests/tests/runtime.rs)
+#                                     first on PATH for tests/tests/it/runtime.rs)
 #
 # Called by scripts/test.sh; runnable alone. Tools go into venvs under
 # $PAYHOOK_TOOLS (default ~/.cache/payhook-tools), at a stable path outside

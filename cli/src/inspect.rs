@@ -2,10 +2,10 @@
 
 use crate::CliError;
 use crate::serve::Backend;
-use payhook::publish::sqlite::{OutboxFilter, SqliteOutbox};
-use payhook::store::sqlite::SqliteStore;
 use payhook::store::{EventFilter, EventState, EventStore};
 use payhook::{ProviderId, Status};
+use payhook_embedded::SqliteStore;
+use payhook_embedded::{OutboxFilter, SqliteOutbox};
 use std::path::Path;
 
 pub struct EventQuery {
@@ -176,7 +176,7 @@ pub async fn set_user(
 ) -> Result<(), CliError> {
     let email = email_arg(email)?;
     let store = users_store(backend, data_dir).await?;
-    let rec = payhook::validation::set_user(&*store, &email, decision, reason).await?;
+    let rec = payhook::koywe_callback::set_user(&*store, &email, decision, reason).await?;
     let at = rec
         .updated_at
         .format(&time::format_description::well_known::Rfc3339)

@@ -169,7 +169,7 @@ pub enum CliError {
     #[error("store: {0}")]
     Store(#[from] payhook::store::StoreError),
     #[error("AWS: {0}")]
-    Aws(#[from] payhook::aws::AwsSetupError),
+    Aws(#[from] payhook_aws::AwsSetupError),
     #[error("cannot sign: {0}")]
     Sign(#[from] payhook::Rejection),
     #[error("{0}")]

@@ -14,11 +14,11 @@
 //! (default 10000); each but the key can also be given as a flag.
 
 use clap::{Args, Subcommand};
-use payhook::outbound::onebuy::{DEFAULT_API_BASE, DEFAULT_PAY_BASE, Transaction};
-use payhook::outbound::{
+use payhook::secret::Secret;
+use payhook_cli::outbound::onebuy::{DEFAULT_API_BASE, DEFAULT_PAY_BASE, Transaction};
+use payhook_cli::outbound::{
     OnebuyClient, OutboundError, TransactionLookup, Transactions, WalletPayLink,
 };
-use payhook::secret::Secret;
 use std::io::Write;
 use std::time::Duration;
 

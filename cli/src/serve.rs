@@ -6,11 +6,11 @@ use axum::Router;
 use axum::extract::{RawPathParams, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use payhook::koywe_callback::{self, Validator};
 use payhook::pipeline::{Limits, Reply};
 use payhook::providers::{self, Provider};
 use payhook::publish::Publisher;
 use payhook::store::{EventStore, Store};
-use payhook::validation::{self, Validator};
 use payhook::{App, ConfigError, ProviderId};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -76,10 +76,10 @@ async fn backend_parts(
                 what: format!("create {}", data_dir.display()),
                 source: e,
             })?;
-            let store = Arc::new(payhook::store::sqlite::SqliteStore::open(
+            let store = Arc::new(payhook_embedded::SqliteStore::open(
                 &data_dir.join("payhook.db"),
             )?);
-            let outbox = payhook::publish::sqlite::SqliteOutbox::new(&store);
+            let outbox = payhook_embedded::SqliteOutbox::new(&store);
             Ok((store.clone(), Arc::new(outbox), Some(store)))
         }
         Backend::Memory => Ok((
@@ -88,8 +88,8 @@ async fn backend_parts(
             None,
         )),
         Backend::Aws => {
-            let sdk = payhook::aws::sdk_config().await;
-            let (store, publisher) = payhook::aws::aws_backend(cfg, &sdk).await?;
+            let sdk = payhook_aws::sdk_config().await;
+            let (store, publisher) = payhook_aws::aws_backend(cfg, &sdk).await?;
             Ok((store, publisher, None))
         }
     }
@@ -144,10 +144,10 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         Ok(v) => {
             lines.push(format!(
                 "  POST {} (auth: {})",
-                validation::ROUTE,
+                koywe_callback::ROUTE,
                 v.auth.method()
             ));
-            router = router.route(validation::ROUTE, any(validate).with_state(Arc::new(v)));
+            router = router.route(koywe_callback::ROUTE, any(validate).with_state(Arc::new(v)));
         }
         Err(e @ ConfigError::Missing { .. }) => {
             lines.push(format!("  user validation: not configured ({e})"))
@@ -157,9 +157,9 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     if dev_standin {
         router = router.nest(
             STANDIN_PREFIX,
-            providers::eightpay::standin::router(
+            payhook_cli::standin::router(
                 cfg.eightpay_api_keys.clone(),
-                providers::eightpay::standin::StandIn::new(),
+                payhook_cli::standin::StandIn::new(),
             ),
         );
     }
@@ -190,7 +190,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     let limit = Arc::new(Shed {
         slots: tokio::sync::Semaphore::new(opts.max_in_flight.max(1)),
         body_timeout: opts.body_timeout,
-        max_body_bytes: cfg.max_body_bytes.max(validation::MAX_BODY_BYTES),
+        max_body_bytes: cfg.max_body_bytes.max(koywe_callback::MAX_BODY_BYTES),
     });
     let router = router.layer(axum::middleware::from_fn_with_state(limit, shed));
     let sweeper = tokio::spawn(sweep_loop(
@@ -327,7 +327,7 @@ async fn validate(
     headers: http::HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let bytes = match axum::body::to_bytes(body, validation::MAX_BODY_BYTES).await {
+    let bytes = match axum::body::to_bytes(body, koywe_callback::MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
             return Reply::error(413, "body too large")

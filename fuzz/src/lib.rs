@@ -1,7 +1,7 @@
 //! The fuzz targets' bodies, one function per target, shared by the
 //! libFuzzer binaries (`fuzz_targets/*.rs`, run with `cargo +nightly fuzz
 //! run <target>`) and by the normal test suite, which includes this file as
-//! a module (`tests/tests/fuzz_corpus.rs`) and replays the seeds from
+//! a module (`tests/tests/it/fuzz_corpus.rs`) and replays the seeds from
 //! `events/` and random mutations of them.
 //!
 //! Each function takes arbitrary bytes, runs them through a provider's
@@ -240,14 +240,38 @@ pub fn thirdweb(data: &[u8]) {
     }
 }
 
+/// An 8Pay API that is never reachable (the targets stop before asking it).
+#[derive(Debug)]
+struct NoApi;
+
+#[async_trait::async_trait]
+impl payhook::providers::eightpay::NotificationApi for NoApi {
+    async fn get(
+        &self,
+        _url: &str,
+        _key: &Secret,
+        _max_bytes: usize,
+    ) -> Result<payhook::providers::eightpay::ApiAnswer, payhook::providers::eightpay::ApiError>
+    {
+        Err(payhook::providers::eightpay::ApiError::Unreachable {
+            detail: "not asked while fuzzing".into(),
+        })
+    }
+}
+
 fn eightpay_provider() -> &'static EightPay {
     static P: OnceLock<EightPay> = OnceLock::new();
     P.get_or_init(|| {
         let mut keys = BTreeMap::new();
         keys.insert("bsc".to_owned(), Secret::new("fuzz-8pay-key"));
         // The API is never called here: only the local steps run.
-        EightPay::new(keys, "http://127.0.0.1:9", Duration::from_millis(100))
-            .unwrap_or_else(|e| panic!("fuzz 8Pay: {e}"))
+        EightPay::new(
+            keys,
+            "http://127.0.0.1:9",
+            Duration::from_millis(100),
+            std::sync::Arc::new(NoApi),
+        )
+        .unwrap_or_else(|e| panic!("fuzz 8Pay: {e}"))
     })
 }
 

@@ -6,10 +6,10 @@
 //! Run: `cargo bench -p payhook --bench validation` (scripts/bench.sh does).
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use payhook::koywe_callback::{CallerAuth, Validator};
 use payhook::secret::Secret;
 use payhook::store::memory::MemoryStore;
 use payhook::users::Decision;
-use payhook::validation::{CallerAuth, Validator};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
@@ -31,7 +31,7 @@ const JWT_SECRET: &str = "bench-jwt-secret-at-least-32-bytes-long";
 
 fn validator(auth: &str) -> Validator {
     let users = Arc::new(MemoryStore::new());
-    ready(payhook::validation::set_user(
+    ready(payhook::koywe_callback::set_user(
         &*users,
         "ana@example.com",
         Decision::Allow,

@@ -1,21 +1,24 @@
 //! payhook: receive crypto-payment webhooks, prove them authentic, record
 //! each exactly once, normalize them and publish them to a queue.
 //!
-//! The crate holds everything but the binaries' `main`s: the published event
+//! This is the core, the crate every function links: the published event
 //! types ([`event`]), one module per provider ([`providers`]), the pipeline
-//! ([`pipeline`]), the store and publisher ports with their adapters
-//! ([`store`], [`publish`]), the HTTP glue ([`http`]) and configuration
-//! ([`config`]).
+//! ([`pipeline`]), the store and publisher ports with their in-memory
+//! implementations ([`store`], [`publish`]), canonical JSON ([`canonical`]),
+//! secrets ([`secret`]) and configuration ([`config`]). It links no AWS SDK,
+//! web framework, SQLite or JWT library: the adapters live in sibling crates
+//! (`adapters/aws`: DynamoDB, SQS, Secrets Manager and the Lambda glue;
+//! `adapters/embedded`: SQLite), and the optional parts are features
+//! (`callback`: Koywe's user-validation callback, with its JWT verifier;
+//! `eightpay-api`: the HTTP client confirming 8Pay notifications).
 
-pub mod aws;
 pub mod canonical;
 pub mod config;
 pub mod event;
-pub mod http;
-pub mod lambda;
+#[cfg(feature = "callback")]
+pub mod koywe_callback;
 pub mod logging;
 pub mod metrics;
-pub mod outbound;
 pub mod pipeline;
 pub mod providers;
 pub mod publish;
@@ -23,7 +26,6 @@ pub mod rejection;
 pub mod secret;
 pub mod store;
 pub mod users;
-pub mod validation;
 
 pub use config::{Config, ConfigError};
 pub use event::{PaymentEvent, ProviderId, Status};

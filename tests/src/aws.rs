@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb as ddb;
 use aws_sdk_sqs as sqs;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use payhook::store::dynamodb::{GSI_NAME, PARTITION_KEY, TTL_ATTRIBUTE};
+use payhook_aws::dynamodb::{GSI_NAME, PARTITION_KEY, TTL_ATTRIBUTE};
 use serde_yaml::Value as Yaml;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,13 +3,13 @@
 //! events are all checked against the JSON Schema.
 
 use base64::Engine as _;
-use payhook::providers::eightpay::standin::{self, StandIn};
 use payhook::providers::{self, Provider};
 use payhook::publish::Publisher;
 use payhook::publish::memory::MemoryPublisher;
 use payhook::store::EventStore;
 use payhook::store::memory::MemoryStore;
 use payhook::{App, Config, FixedClock, Limits, ProviderId};
+use payhook_cli::standin::{self, StandIn};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -314,9 +314,9 @@ impl Harness {
         app: &App,
         ev: &serde_json::Value,
     ) -> (u16, serde_json::Value, http::HeaderMap) {
-        let resp = match payhook::http::request_from_event(&ev.to_string()) {
-            Ok(req) => payhook::http::handle(app, req).await,
-            Err(r) => payhook::http::rejection_response(&r),
+        let resp = match payhook_aws::http::request_from_event(&ev.to_string()) {
+            Ok(req) => payhook_aws::http::handle(app, req).await,
+            Err(r) => payhook_aws::http::rejection_response(&r),
         };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

@@ -25,7 +25,7 @@
 //!   processing fails (so the redelivery can claim it), and let a TTL on
 //!   `expires_at` (longer than the queue's retention, 4 days) clean up.
 //!   payhook's own store does the same for webhooks
-//!   (`payhook::store::dynamodb`).
+//!   (`payhook_aws::dynamodb`).
 //! - An id is remembered only after it was processed successfully: a
 //!   failed event is redelivered and processed again.
 //! - FIFO queues: once a message fails, every later message of the batch is

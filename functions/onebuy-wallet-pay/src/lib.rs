@@ -2,12 +2,12 @@
 //! [`handle`] with a request built from `events/onebuy-wallet-pay/*.json`.
 
 use payhook::providers::{self, Provider};
-use payhook::{Config, ConfigError, ProviderId};
+use payhook::{Config, ConfigError};
 use std::sync::Arc;
 
-pub use payhook::http::handle;
+pub use payhook_aws::http::handle;
 
 /// This function's provider, built from configuration.
 pub fn provider(cfg: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
-    providers::build(ProviderId::OnebuyWalletPay, cfg)
+    Ok(Arc::new(providers::onebuy::WalletPay::from_config(cfg)?))
 }

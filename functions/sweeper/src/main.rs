@@ -2,6 +2,6 @@
 //! and a grace period (`payhook::pipeline::sweep`).
 
 #[tokio::main]
-async fn main() -> Result<(), payhook::lambda::StartError> {
-    payhook::lambda::run_sweeper().await
+async fn main() -> Result<(), payhook_aws::lambda::StartError> {
+    payhook_aws::lambda::run_sweeper().await
 }

@@ -1,4 +1,4 @@
 #[tokio::main]
-async fn main() -> Result<(), payhook::lambda::StartError> {
-    payhook::lambda::run_webhook(thirdweb::provider).await
+async fn main() -> Result<(), payhook_aws::lambda::StartError> {
+    payhook_aws::lambda::run_webhook(thirdweb::provider).await
 }

@@ -1,7 +1,7 @@
 //! Koywe's user-validation callback: `POST /callbacks/koywe/validate-user`.
-//! The handler is `payhook::http::handle_validation`.
+//! The handler is `payhook_aws::http::handle_validation`.
 
 #[tokio::main]
-async fn main() -> Result<(), payhook::lambda::StartError> {
-    payhook::lambda::run_validation().await
+async fn main() -> Result<(), payhook_aws::lambda::StartError> {
+    payhook_aws::lambda::run_validation().await
 }

@@ -298,7 +298,15 @@ pub fn build(
         ProviderId::OnebuyWalletPay => Arc::new(onebuy::WalletPay::from_config(cfg)?),
         ProviderId::OnebuyCheckout => Arc::new(onebuy::Checkout::from_config(cfg)?),
         ProviderId::Koywe => Arc::new(koywe::Koywe::from_config(cfg)?),
+        #[cfg(feature = "eightpay-api")]
         ProviderId::Eightpay => Arc::new(eightpay::EightPay::from_config(cfg)?),
+        #[cfg(not(feature = "eightpay-api"))]
+        ProviderId::Eightpay => {
+            return Err(crate::ConfigError::Invalid {
+                name: "PAYHOOK_EIGHTPAY_API_KEYS",
+                why: "this binary is built without 8Pay's API client (feature eightpay-api)".into(),
+            });
+        }
         ProviderId::Thirdweb => Arc::new(thirdweb::Thirdweb::from_config(cfg)?),
     })
 }

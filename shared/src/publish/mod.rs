@@ -1,5 +1,6 @@
 //! The publisher port: hand one normalized event to the merchant's systems.
-//! Adapters: [`memory`] (tests), [`sqlite`] (embedded outbox), [`sqs`] (AWS).
+//! Adapters: [`memory`] (tests, here), the SQLite outbox (`payhook-embedded`),
+//! SQS (`payhook-aws`).
 //!
 //! Publishing is at-least-once: after a crash between publish and complete
 //! the same event (same `event_id`) may be published again; the SQLite
@@ -10,8 +11,6 @@ use crate::event::PaymentEvent;
 use async_trait::async_trait;
 
 pub mod memory;
-pub mod sqlite;
-pub mod sqs;
 
 /// Publishing failed; the webhook is answered 503.
 #[derive(Debug, thiserror::Error)]

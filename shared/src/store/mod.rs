@@ -1,15 +1,14 @@
 //! The event store port: claim an event exactly once (with a lease), mark it
 //! published, move an order's status forward, and look things up. Adapters:
-//! [`memory`] (tests), [`sqlite`] (embedded, persistent), [`dynamodb`] (AWS).
+//! [`memory`] (tests, here), SQLite (`payhook-embedded`), DynamoDB
+//! (`payhook-aws`).
 
 use crate::event::{PaymentEvent, ProviderId, Status};
 use async_trait::async_trait;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-pub mod dynamodb;
 pub mod memory;
-pub mod sqlite;
 
 /// What the store keeps of one event.
 #[derive(Debug, Clone)]

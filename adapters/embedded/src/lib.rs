@@ -1,0 +1,898 @@
+//! payhook's embedded backend: the store and the outbox in one SQLite file
+//! (bundled, WAL, `synchronous=FULL`: a claim answered is on disk). Mirrors
+//! the DynamoDB single-table design as three tables: events, orders, and the
+//! published outbox ([`SqliteOutbox`]). Used by `payhook serve` by default.
+
+use async_trait::async_trait;
+use payhook::event::{PaymentEvent, ProviderId, Status};
+use payhook::publish::{PublishError, Publisher};
+use payhook::store::{
+    Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
+    stored_rank,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    event_id       TEXT PRIMARY KEY,
+    provider       TEXT NOT NULL,
+    order_id       TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    provider_event TEXT NOT NULL,
+    payload_sha256 TEXT NOT NULL,
+    event_json     TEXT NOT NULL,
+    received_at    INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    lease_until    INTEGER NOT NULL,
+    published_at   INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_stuck ON events (lease_until) WHERE state = 'recorded';
+CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+CREATE TABLE IF NOT EXISTS orders (
+    provider      TEXT NOT NULL,
+    order_id      TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    status_rank   INTEGER NOT NULL,
+    last_event_id TEXT NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    event_count   INTEGER NOT NULL,
+    PRIMARY KEY (provider, order_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL,
+    provider     TEXT NOT NULL,
+    order_id     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    published_at INTEGER NOT NULL,
+    replay       INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_once ON outbox (event_id) WHERE replay = 0;
+CREATE TABLE IF NOT EXISTS users (
+    email      TEXT PRIMARY KEY,
+    decision   TEXT NOT NULL,
+    reason     TEXT,
+    updated_at INTEGER NOT NULL
+);
+";
+
+/// The writer thread shared by the store and the outbox publisher.
+pub type SharedConn = Arc<Writer>;
+
+/// An [`EventStore`] in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: SharedConn,
+    published: Arc<PublishedCache>,
+}
+
+/// Event ids known to be published, with their payload fingerprint: a
+/// duplicate delivery of one of them is answered without a trip to the
+/// writer thread. Sound because `published` is final (an event never goes
+/// back to `recorded` and rows are never deleted). Bounded: emptied when full.
+struct PublishedCache {
+    ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// Entries kept in [`PublishedCache`] (~100 bytes each).
+const PUBLISHED_CACHE_MAX: usize = 100_000;
+
+impl PublishedCache {
+    fn new() -> Self {
+        PublishedCache {
+            ids: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// `Some(Duplicate | Conflict)` when `event_id` is known published.
+    fn check(&self, event_id: &str, payload_sha256: &str) -> Option<Claim> {
+        let ids = self.ids.lock().ok()?;
+        ids.get(event_id).map(|sha| {
+            if sha == payload_sha256 {
+                Claim::Duplicate
+            } else {
+                Claim::Conflict
+            }
+        })
+    }
+
+    fn insert(&self, event_id: &str, payload_sha256: &str) {
+        if let Ok(mut ids) = self.ids.lock() {
+            if ids.len() >= PUBLISHED_CACHE_MAX {
+                ids.clear();
+            }
+            ids.insert(event_id.to_owned(), payload_sha256.to_owned());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sqlite: {0}")]
+struct SqlError(#[from] rusqlite::Error);
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Throttled
+        }
+        other => StoreError::unavailable(SqlError(other)),
+    }
+}
+
+pub(crate) fn nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_nanos(n: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// What a job hands back once the batch's commit is known.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+/// One operation for the writer thread.
+type Job = Box<dyn FnOnce(&Connection) -> Deliver + Send>;
+
+/// Most operations committed together.
+const MAX_BATCH: usize = 512;
+
+/// Group commit: one thread owns the connection and runs every operation;
+/// operations that arrive while it is busy are run together in one
+/// transaction (each inside its own savepoint, so one failing operation does
+/// not undo the others) and made durable by one commit (`synchronous=FULL`:
+/// one fsync). An operation's result is delivered only after its batch has
+/// committed, so an answered claim is on disk.
+pub struct Writer {
+    jobs: std::sync::mpsc::Sender<Job>,
+    /// Dropped with the writer: tells the checkpointer thread to stop.
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints run on their own connection and thread (PASSIVE: they never
+/// block the writer), instead of inside the commit of whichever batch
+/// crossed SQLite's 1000-page threshold, which stalled every request of
+/// that batch behind the copy and its fsyncs.
+fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let conn = Connection::open(path).map_err(sql)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("payhook-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "sqlite checkpoint failed; retrying");
+                }
+            }
+        })
+        .map_err(StoreError::unavailable)?;
+    Ok(stop)
+}
+
+impl Writer {
+    fn start(conn: Connection, path: Option<&Path>) -> Result<Arc<Self>, StoreError> {
+        let checkpointer = match path {
+            Some(p) => {
+                conn.pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(sql)?;
+                Some(start_checkpointer(p)?)
+            }
+            None => None,
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("payhook-sqlite".into())
+            .spawn(move || writer_loop(&conn, &rx))
+            .map_err(StoreError::unavailable)?;
+        Ok(Arc::new(Writer {
+            jobs: tx,
+            _checkpointer: checkpointer,
+        }))
+    }
+}
+
+fn writer_loop(conn: &Connection, rx: &std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = format!("begin: {e}");
+            for job in batch {
+                job(conn)(Some(&msg));
+            }
+            continue;
+        }
+        let delivers: Vec<Deliver> = batch.into_iter().map(|job| job(conn)).collect();
+        let failure = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            format!("commit: {e}")
+        });
+        for d in delivers {
+            d(failure.as_deref());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sqlite {0}")]
+struct BatchError(String);
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(sql)?;
+        Self::init(conn, Some(path))
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(sql)?, None)
+    }
+
+    fn init(conn: Connection, path: Option<&Path>) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(SqliteStore {
+            conn: Writer::start(conn, path)?,
+            published: Arc::new(PublishedCache::new()),
+        })
+    }
+
+    /// The writer, to build the outbox publisher on the same file.
+    pub fn shared(&self) -> SharedConn {
+        self.conn.clone()
+    }
+
+    /// Run `f` on the writer thread, inside a savepoint of the current
+    /// batch; resolves once the batch is committed.
+    pub(crate) async fn with<T: Send + 'static>(
+        conn: &SharedConn,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |c: &Connection| {
+            let run = |stmt: &str| c.prepare_cached(stmt).and_then(|mut st| st.execute([]));
+            let result = match run("SAVEPOINT op") {
+                Err(e) => Err(sql(e)),
+                Ok(_) => {
+                    let r = f(c);
+                    let end = if r.is_ok() {
+                        run("RELEASE op")
+                    } else {
+                        run("ROLLBACK TO op").and_then(|_| run("RELEASE op"))
+                    };
+                    match end {
+                        Ok(_) => r,
+                        Err(e) => Err(sql(e)),
+                    }
+                }
+            };
+            Box::new(move |commit_failure: Option<&str>| {
+                let out = match commit_failure {
+                    Some(m) => Err(StoreError::unavailable(BatchError(m.to_owned()))),
+                    None => result,
+                };
+                let _ = tx.send(out);
+            })
+        });
+        conn.jobs
+            .send(job)
+            .map_err(|_| StoreError::Corrupt("sqlite writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Corrupt("sqlite writer dropped a job".into()))?
+    }
+}
+
+fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let state: String = row.get("state")?;
+    Ok(StoredEvent {
+        event_id: row.get("event_id")?,
+        state: if state == "published" {
+            EventState::Published
+        } else {
+            EventState::Recorded
+        },
+        event_json: row.get("event_json")?,
+        received_at: from_nanos(row.get("received_at")?),
+        published_at: row.get::<_, Option<i64>>("published_at")?.map(from_nanos),
+    })
+}
+
+fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, StoreError>> {
+    let provider: String = row.get("provider")?;
+    let status: String = row.get("status")?;
+    let (Some(provider), Some(status)) = (ProviderId::parse(&provider), Status::parse(&status))
+    else {
+        return Ok(Err(StoreError::Corrupt(format!(
+            "event row with provider {provider:?} status {status:?}"
+        ))));
+    };
+    Ok(Ok(EventRecord {
+        event_id: row.get("event_id")?,
+        provider,
+        order_id: row.get("order_id")?,
+        status,
+        provider_event: row.get("provider_event")?,
+        payload_sha256: row.get("payload_sha256")?,
+        event_json: row.get("event_json")?,
+        received_at: from_nanos(row.get("received_at")?),
+    }))
+}
+
+/// Claim `rec` inside the current transaction (see [`EventStore::claim`]).
+/// With `published_at`, a new event is inserted already published (the
+/// caller publishes and completes it in the same transaction).
+fn claim_in(
+    tx: &Connection,
+    rec: &EventRecord,
+    now_n: i64,
+    until: i64,
+    published_at: Option<i64>,
+) -> Result<Claim, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO events (event_id, provider, order_id, status, provider_event,
+                payload_sha256, event_json, received_at, state, lease_until, published_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                CASE WHEN ?10 IS NULL THEN 'recorded' ELSE 'published' END, ?9, ?10)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                rec.event_id,
+                rec.provider.as_str(),
+                rec.order_id,
+                rec.status.as_str(),
+                rec.provider_event,
+                rec.payload_sha256,
+                rec.event_json,
+                nanos(rec.received_at),
+                until,
+                published_at
+            ])
+        })
+        .map_err(sql)?;
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    let (sha, state, lease_until): (String, String, i64) = tx
+        .prepare_cached("SELECT payload_sha256, state, lease_until FROM events WHERE event_id = ?1")
+        .and_then(|mut st| st.query_row([&rec.event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
+        .map_err(sql)?;
+    Ok(if sha != rec.payload_sha256 {
+        Claim::Conflict
+    } else if state == "published" {
+        Claim::Duplicate
+    } else if lease_until > now_n {
+        Claim::InFlight
+    } else {
+        tx.prepare_cached("UPDATE events SET lease_until = ?2 WHERE event_id = ?1")
+            .and_then(|mut st| st.execute(params![rec.event_id, until]))
+            .map_err(sql)?;
+        Claim::TakenOver
+    })
+}
+
+/// Mark `rec` published and move its order forward, inside the current
+/// transaction (see [`EventStore::complete`]).
+fn complete_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), StoreError> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE events SET state = 'published', published_at = ?2
+             WHERE event_id = ?1 AND state = 'recorded'",
+        )
+        .and_then(|mut st| st.execute(params![rec.event_id, now_n]))
+        .map_err(sql)?;
+    if changed == 1 {
+        order_forward_in(tx, rec, now_n)?;
+    }
+    Ok(())
+}
+
+/// Count `rec` on its order and move the order's status forward (only to a
+/// strictly higher rank), inside the current transaction.
+fn order_forward_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
+                updated_at, event_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+             ON CONFLICT (provider, order_id) DO UPDATE SET
+                event_count = event_count + 1,
+                status = CASE WHEN excluded.status_rank > status_rank
+                              THEN excluded.status ELSE status END,
+                last_event_id = CASE WHEN excluded.status_rank > status_rank
+                              THEN excluded.last_event_id ELSE last_event_id END,
+                updated_at = CASE WHEN excluded.status_rank > status_rank
+                              THEN excluded.updated_at ELSE updated_at END,
+                status_rank = MAX(status_rank, excluded.status_rank)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            rec.provider.as_str(),
+            rec.order_id,
+            rec.status.as_str(),
+            stored_rank(rec.status),
+            rec.event_id,
+            now_n
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+#[async_trait]
+impl payhook::store::OutboxStore for SqliteStore {
+    /// The embedded backend's whole write for one webhook in ONE durable
+    /// step: claim `rec`; when the claim is [`Claim::New`] or
+    /// [`Claim::TakenOver`], also add its outbox row (the embedded
+    /// "publish", same file) and mark it published with its order moved
+    /// forward. All in one transaction, so either everything is on disk or
+    /// nothing is. Other outcomes write nothing.
+    async fn claim_publish_complete(
+        &self,
+        rec: &EventRecord,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        if let Some(known) = self.published.check(&rec.event_id, &rec.payload_sha256) {
+            return Ok(known);
+        }
+        let r = rec.clone();
+        let (now_n, until) = (nanos(now), nanos(now + lease));
+        let outcome = Self::with(&self.conn, move |tx| {
+            let claim = claim_in(tx, &r, now_n, until, Some(now_n))?;
+            if matches!(claim, Claim::New | Claim::TakenOver) {
+                insert_in(
+                    tx,
+                    &Row {
+                        event_id: &r.event_id,
+                        provider: r.provider.as_str(),
+                        order_id: &r.order_id,
+                        status: r.status.as_str(),
+                        body: &r.event_json,
+                        published_at: now_n,
+                    },
+                    false,
+                )?;
+                if claim == Claim::New {
+                    // Inserted as published: only the order is left.
+                    order_forward_in(tx, &r, now_n)?;
+                } else {
+                    complete_in(tx, &r, now_n)?;
+                }
+            }
+            Ok(claim)
+        })
+        .await?;
+        if matches!(outcome, Claim::New | Claim::TakenOver | Claim::Duplicate) {
+            self.published.insert(&rec.event_id, &rec.payload_sha256);
+        }
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn claim(
+        &self,
+        rec: &EventRecord,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        if let Some(known) = self.published.check(&rec.event_id, &rec.payload_sha256) {
+            return Ok(known);
+        }
+        let owned = rec.clone();
+        let (now_n, until) = (nanos(now), nanos(now + lease));
+        let outcome = Self::with(&self.conn, move |tx| {
+            claim_in(tx, &owned, now_n, until, None)
+        })
+        .await?;
+        if outcome == Claim::Duplicate {
+            self.published.insert(&rec.event_id, &rec.payload_sha256);
+        }
+        Ok(outcome)
+    }
+
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        let id = event_id.to_owned();
+        Self::with(&self.conn, move |c| {
+            c.execute(
+                "UPDATE events SET lease_until = 0 WHERE event_id = ?1 AND state = 'recorded'",
+                [id],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+        let owned = rec.clone();
+        let now_n = nanos(now);
+        Self::with(&self.conn, move |tx| complete_in(tx, &owned, now_n)).await?;
+        self.published.insert(&rec.event_id, &rec.payload_sha256);
+        Ok(())
+    }
+
+    async fn stuck(
+        &self,
+        lease_expired_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let before = nanos(lease_expired_before);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT * FROM events WHERE state = 'recorded' AND lease_until <= ?1
+                     ORDER BY received_at LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = st
+                .query_map(params![before, limit], read_record)
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r.map_err(sql)??);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn take_over(
+        &self,
+        event_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let id = event_id.to_owned();
+        let (now_n, until) = (nanos(now), nanos(now + lease));
+        Self::with(&self.conn, move |c| {
+            let n = c
+                .execute(
+                    "UPDATE events SET lease_until = ?3
+                     WHERE event_id = ?1 AND state = 'recorded' AND lease_until <= ?2",
+                    params![id, now_n, until],
+                )
+                .map_err(sql)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let id = event_id.to_owned();
+        Self::with(&self.conn, move |c| {
+            c.query_row("SELECT * FROM events WHERE event_id = ?1", [id], read_event)
+                .optional()
+                .map_err(sql)
+        })
+        .await
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let f = filter.clone();
+        Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT * FROM events
+                     WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR order_id = ?2)
+                       AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR received_at >= ?4)
+                     ORDER BY received_at, event_id LIMIT ?5",
+                )
+                .map_err(sql)?;
+            let rows = st
+                .query_map(
+                    params![
+                        f.provider.map(|p| p.as_str()),
+                        f.order_id,
+                        f.status.map(|s| s.as_str()),
+                        f.since.map(nanos),
+                        f.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+                    ],
+                    read_event,
+                )
+                .map_err(sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+        })
+        .await
+    }
+
+    async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError> {
+        Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare("SELECT * FROM orders ORDER BY provider, order_id")
+                .map_err(sql)?;
+            let rows = st
+                .query_map([], |r| {
+                    let provider: String = r.get("provider")?;
+                    let status: String = r.get("status")?;
+                    Ok((
+                        provider,
+                        status,
+                        r.get::<_, String>("order_id")?,
+                        r.get::<_, String>("last_event_id")?,
+                        r.get::<_, i64>("updated_at")?,
+                        r.get::<_, i64>("event_count")?,
+                    ))
+                })
+                .map_err(sql)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (p, s, order_id, last_event_id, updated_at, count) = r.map_err(sql)?;
+                let (Some(provider), Some(status)) = (ProviderId::parse(&p), Status::parse(&s))
+                else {
+                    return Err(StoreError::Corrupt(format!("order row {p:?} {s:?}")));
+                };
+                out.push(OrderState {
+                    provider,
+                    order_id,
+                    status,
+                    last_event_id,
+                    updated_at: from_nanos(updated_at),
+                    event_count: u64::try_from(count).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn read_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Option<String>, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_user(
+    (email, decision, reason, updated_at): (String, String, Option<String>, i64),
+) -> Result<payhook::users::UserRecord, StoreError> {
+    let decision = payhook::users::Decision::parse(&decision)
+        .ok_or_else(|| StoreError::Corrupt(format!("user row with decision {decision:?}")))?;
+    Ok(payhook::users::UserRecord {
+        email,
+        decision,
+        reason,
+        updated_at: from_nanos(updated_at),
+    })
+}
+
+#[async_trait]
+impl payhook::users::UserStore for SqliteStore {
+    async fn get_user(
+        &self,
+        email: &str,
+    ) -> Result<Option<payhook::users::UserRecord>, StoreError> {
+        let email = email.to_owned();
+        let row = Self::with(&self.conn, move |c| {
+            c.query_row(
+                "SELECT email, decision, reason, updated_at FROM users WHERE email = ?1",
+                [email],
+                read_user,
+            )
+            .optional()
+            .map_err(sql)
+        })
+        .await?;
+        row.map(to_user).transpose()
+    }
+
+    async fn put_user(&self, rec: &payhook::users::UserRecord) -> Result<(), StoreError> {
+        let rec = rec.clone();
+        Self::with(&self.conn, move |c| {
+            c.execute(
+                "INSERT INTO users (email, decision, reason, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (email) DO UPDATE SET decision = excluded.decision,
+                    reason = excluded.reason, updated_at = excluded.updated_at",
+                params![
+                    rec.email,
+                    rec.decision.as_str(),
+                    rec.reason,
+                    nanos(rec.updated_at)
+                ],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_user(&self, email: &str) -> Result<bool, StoreError> {
+        let email = email.to_owned();
+        Self::with(&self.conn, move |c| {
+            Ok(c.execute("DELETE FROM users WHERE email = ?1", [email])
+                .map_err(sql)?
+                == 1)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<payhook::users::UserRecord>, StoreError> {
+        let rows = Self::with(&self.conn, move |c| {
+            let mut st = c
+                .prepare("SELECT email, decision, reason, updated_at FROM users ORDER BY email")
+                .map_err(sql)?;
+            let rows = st.query_map([], read_user).map_err(sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+        })
+        .await?;
+        rows.into_iter().map(to_user).collect()
+    }
+}
+
+// ------------------------------------------------------------------ outbox
+// The embedded backend's "queue": an outbox table in the same SQLite file as
+// the store. One row per event id from the pipeline and the sweeper (a
+// republished copy is dropped, as a FIFO queue would), plus one row per
+// explicit `payhook replay`; read by `payhook events`.
+
+pub struct SqliteOutbox {
+    conn: SharedConn,
+}
+
+/// One published message.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub event_id: String,
+    pub body: String,
+    pub published_at: OffsetDateTime,
+    /// Written by `payhook replay`, not by the pipeline.
+    pub replay: bool,
+}
+
+/// Filter for [`SqliteOutbox::list`].
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    pub provider: Option<String>,
+    pub order_id: Option<String>,
+    pub status: Option<String>,
+    pub since: Option<OffsetDateTime>,
+}
+
+impl SqliteOutbox {
+    pub fn new(store: &SqliteStore) -> Self {
+        SqliteOutbox {
+            conn: store.shared(),
+        }
+    }
+
+    /// Published messages in publication order.
+    pub async fn list(&self, f: &OutboxFilter) -> Result<Vec<OutboxEntry>, StoreError> {
+        let f = f.clone();
+        SqliteStore::with(&self.conn, move |c| {
+            let err = |e: rusqlite::Error| StoreError::Corrupt(format!("outbox: {e}"));
+            let mut st = c
+                .prepare(
+                    "SELECT seq, event_id, body, published_at, replay FROM outbox
+                     WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR order_id = ?2)
+                       AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR published_at >= ?4)
+                     ORDER BY seq",
+                )
+                .map_err(err)?;
+            let rows = st
+                .query_map(
+                    params![f.provider, f.order_id, f.status, f.since.map(nanos)],
+                    |r| {
+                        Ok(OutboxEntry {
+                            seq: r.get(0)?,
+                            event_id: r.get(1)?,
+                            body: r.get(2)?,
+                            published_at: from_nanos(r.get(3)?),
+                            replay: r.get::<_, i64>(4)? != 0,
+                        })
+                    },
+                )
+                .map_err(err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })
+        .await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("outbox: {0}")]
+struct OutboxError(String);
+
+/// One outbox row to write.
+pub(crate) struct Row<'a> {
+    pub event_id: &'a str,
+    pub provider: &'a str,
+    pub order_id: &'a str,
+    pub status: &'a str,
+    pub body: &'a str,
+    pub published_at: i64,
+}
+
+/// Add `row` inside the writer's current transaction. A second non-replay
+/// row for the same event id is dropped (unique index `outbox_once`).
+pub(crate) fn insert_in(
+    c: &rusqlite::Connection,
+    row: &Row<'_>,
+    replay: bool,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO outbox
+            (event_id, provider, order_id, status, body, published_at, replay)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            row.event_id,
+            row.provider,
+            row.order_id,
+            row.status,
+            row.body,
+            row.published_at,
+            replay
+        ])
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(())
+}
+
+impl SqliteOutbox {
+    async fn insert(
+        &self,
+        event: &PaymentEvent,
+        json: &str,
+        replay: bool,
+    ) -> Result<(), PublishError> {
+        let (event_id, provider, order_id, status, body) = (
+            event.event_id.clone(),
+            event.provider.as_str(),
+            event.order_id.clone(),
+            event.status.as_str(),
+            json.to_owned(),
+        );
+        let published_at = nanos(OffsetDateTime::now_utc());
+        SqliteStore::with(&self.conn, move |c| {
+            let row = Row {
+                event_id: &event_id,
+                provider,
+                order_id: &order_id,
+                status,
+                body: &body,
+                published_at,
+            };
+            insert_in(c, &row, replay)
+        })
+        .await
+        .map_err(|e| PublishError::unavailable(OutboxError(e.to_string())))
+    }
+}
+
+#[async_trait]
+impl Publisher for SqliteOutbox {
+    async fn publish(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
+        self.insert(event, json, false).await
+    }
+
+    async fn replay(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
+        self.insert(event, json, true).await
+    }
+}

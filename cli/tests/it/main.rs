@@ -1,0 +1,11 @@
+//! The CLI's integration tests, one binary: `payhook` itself is run as a
+//! child process (serve, send, events, replay, kill -9 crash safety).
+
+mod common;
+
+mod aws_backend;
+mod crash;
+mod e2e;
+mod published_examples;
+mod slow_clients;
+mod startup;

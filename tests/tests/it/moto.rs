@@ -1,0 +1,750 @@
+//! The DynamoDB store and the SQS publisher against a real DynamoDB/SQS API
+//! (moto server on 127.0.0.1). Start it with `scripts/moto.sh` and export
+//! `PAYHOOK_TEST_MOTO=http://127.0.0.1:5055`; these tests fail (never skip)
+//! when it is not running.
+//!
+//! Every test creates its own table and queues (random suffix), from the
+//! definitions in `template.yaml`, so tests run in parallel and the template
+//! and the code cannot drift.
+
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_sqs as sqs;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_smithy_types::body::SdkBody;
+use payhook::event::PaymentEvent;
+use payhook::publish::{PublishError, Publisher};
+use payhook::store::{Claim, EventRecord, EventState, EventStore, StoreError};
+use payhook::{ProviderId, Status};
+use payhook_aws::dynamodb::DynamoStore;
+use payhook_aws::sqs::SqsPublisher;
+use payhook_tests::aws::{create_queue, create_table, drain, moto_sdk, unique};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
+const LEASE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------- interceptors
+
+/// Counts request attempts sent on the wire.
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "payhook-test-counter"
+    }
+    fn read_before_transmit(
+        &self,
+        _ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Replaces the next `remaining` responses by an AWS JSON error response
+/// (`body`), as a throttled service would answer.
+#[derive(Debug, Clone)]
+struct FailNext {
+    remaining: Arc<AtomicUsize>,
+    body: &'static str,
+}
+
+impl Intercept for FailNext {
+    fn name(&self) -> &'static str {
+        "payhook-test-fail-next"
+    }
+    fn modify_before_deserialization(
+        &self,
+        ctx: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let armed = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if armed {
+            let resp = ctx.response_mut();
+            *resp.status_mut() = http::StatusCode::BAD_REQUEST.into();
+            for h in [
+                "x-amz-crc32",
+                "content-length",
+                "x-amzn-errortype",
+                "x-amzn-query-error",
+            ] {
+                resp.headers_mut().remove(h);
+            }
+            resp.headers_mut()
+                .insert("content-type", "application/x-amz-json-1.0");
+            *resp.body_mut() = SdkBody::from(self.body);
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------- fixtures
+
+struct Env {
+    sdk: aws_config::SdkConfig,
+    table: String,
+    store: DynamoStore,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let sdk = moto_sdk().await;
+        let table = unique("payhook");
+        let client = ddb::Client::new(&sdk);
+        create_table(&client, &table).await;
+        let store = DynamoStore::new(client, &table, 30);
+        Env { sdk, table, store }
+    }
+
+    /// A store on the same table whose client carries `interceptor`
+    /// (retries off, so one failed attempt is one failed call).
+    fn store_with(&self, interceptor: impl Intercept + 'static) -> DynamoStore {
+        let conf = ddb::config::Builder::from(&self.sdk)
+            .interceptor(interceptor)
+            .retry_config(ddb::config::retry::RetryConfig::disabled())
+            .build();
+        DynamoStore::new(ddb::Client::from_conf(conf), &self.table, 30)
+    }
+}
+
+fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> PaymentEvent {
+    let mut e = PaymentEvent::new(
+        ProviderId::Koywe,
+        "onramp",
+        status.as_str(),
+        status,
+        order,
+        received_at,
+        serde_json::json!({ "orderId": order, "n": id }),
+    );
+    e.event_id = id.to_owned();
+    e
+}
+
+fn record(id: &str, order: &str, status: Status, fingerprint: u8) -> EventRecord {
+    EventRecord::new(&event(id, order, status, T0), &[fingerprint; 32])
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+async fn claim(store: &DynamoStore, rec: &EventRecord, now: OffsetDateTime) -> Claim {
+    store
+        .claim(rec, now, LEASE)
+        .await
+        .unwrap_or_else(|e| panic!("claim: {e:?}"))
+}
+
+async fn complete(store: &DynamoStore, rec: &EventRecord, now: OffsetDateTime) {
+    store
+        .complete(rec, now)
+        .await
+        .unwrap_or_else(|e| panic!("complete: {e:?}"));
+}
+
+// ---------------------------------------------------------------- store
+
+#[tokio::test]
+async fn claim_outcomes_and_complete() {
+    let env = Env::new().await;
+    let s = &env.store;
+    let rec = record("e1", "o1", Status::Pending, 1);
+
+    assert_eq!(claim(s, &rec, T0).await, Claim::New);
+    assert_eq!(claim(s, &rec, T0 + secs(1)).await, Claim::InFlight);
+    let other = record("e1", "o1", Status::Pending, 2);
+    assert_eq!(claim(s, &other, T0 + secs(1)).await, Claim::Conflict);
+    // Different payload, even once the lease expired: still a conflict.
+    assert_eq!(claim(s, &other, T0 + secs(60)).await, Claim::Conflict);
+
+    // Lease expired: a retry (received later) takes over, keeping the first
+    // receipt time and event JSON.
+    let mut retry = rec.clone();
+    retry.received_at = T0 + secs(31);
+    retry.event_json = event("e1", "o1", Status::Pending, T0 + secs(31)).to_json();
+    assert_eq!(claim(s, &retry, T0 + secs(31)).await, Claim::TakenOver);
+    assert_eq!(claim(s, &retry, T0 + secs(32)).await, Claim::InFlight);
+    let stored = s
+        .get_event("e1")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("e1 missing"));
+    assert_eq!(stored.state, EventState::Recorded);
+    assert_eq!(stored.received_at, T0);
+    assert_eq!(stored.event_json, rec.event_json);
+    assert_eq!(stored.published_at, None);
+
+    complete(s, &retry, T0 + secs(33)).await;
+    let stored = s
+        .get_event("e1")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("e1 missing"));
+    assert_eq!(stored.state, EventState::Published);
+    assert_eq!(stored.published_at, Some(T0 + secs(33)));
+    assert_eq!(claim(s, &rec, T0 + secs(34)).await, Claim::Duplicate);
+    assert_eq!(claim(s, &rec, T0 + secs(3600)).await, Claim::Duplicate);
+    assert_eq!(claim(s, &other, T0 + secs(34)).await, Claim::Conflict);
+    // complete is idempotent and does not count the event twice.
+    complete(s, &rec, T0 + secs(35)).await;
+    let orders = s.list_orders().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].event_count, 1);
+    assert_eq!(orders[0].status, Status::Pending);
+
+    // release gives the lease back at once.
+    let r2 = record("e2", "o1", Status::Completed, 3);
+    assert_eq!(claim(s, &r2, T0).await, Claim::New);
+    s.release("e2").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(claim(s, &r2, T0 + secs(1)).await, Claim::TakenOver);
+    // releasing a published or unknown event is fine and changes nothing.
+    s.release("e1").await.unwrap_or_else(|e| panic!("{e:?}"));
+    s.release("nope").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(claim(s, &rec, T0 + secs(40)).await, Claim::Duplicate);
+
+    // complete of an event never claimed is an error, not a silent success.
+    let ghost = record("ghost", "o9", Status::Pending, 4);
+    assert!(matches!(
+        s.complete(&ghost, T0).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    // get / list
+    assert!(
+        s.get_event("nope")
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .is_none()
+    );
+    let all = s
+        .list_events(&payhook::store::EventFilter::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        all.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["e1", "e2"]
+    );
+    let published = s
+        .list_events(&payhook::store::EventFilter {
+            status: Some(Status::Completed),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(published.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_claims_one_new() {
+    let env = Env::new().await;
+    let store = Arc::new(env.store.clone());
+    let rec = record("concurrent", "o1", Status::Completed, 7);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, rec) = (store.clone(), rec.clone());
+            tokio::spawn(async move { store.claim(&rec, T0, LEASE).await })
+        })
+        .collect();
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for t in tasks {
+        let o = t.await.unwrap_or_else(|e| panic!("{e}"));
+        *outcomes.entry(format!("{o:?}")).or_default() += 1;
+    }
+    assert_eq!(outcomes.get("Ok(New)"), Some(&1), "{outcomes:?}");
+    assert_eq!(outcomes.get("Ok(InFlight)"), Some(&49), "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn order_status_only_moves_forward() {
+    let env = Env::new().await;
+    let s = &env.store;
+    let order = |env: &Env| {
+        let s = env.store.clone();
+        async move {
+            let v = s.list_orders().await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(v.len(), 1, "{v:?}");
+            v.into_iter().next().unwrap_or_else(|| unreachable!())
+        }
+    };
+    // The first event of an order is unknown: the order exists, rank 0.
+    let steps = [
+        ("u1", Status::Unknown, Status::Unknown, "u1"),
+        ("p1", Status::Pending, Status::Pending, "p1"),
+        ("c1", Status::Completed, Status::Completed, "c1"),
+        ("f1", Status::Failed, Status::Completed, "c1"),
+        ("u2", Status::Unknown, Status::Completed, "c1"),
+        ("c2", Status::Completed, Status::Completed, "c1"),
+        ("r1", Status::Refunded, Status::Refunded, "r1"),
+        ("p2", Status::Pending, Status::Refunded, "r1"),
+    ];
+    for (i, (id, status, want, last)) in steps.into_iter().enumerate() {
+        let rec = record(id, "o1", status, 10);
+        let now = T0 + secs(i as u64);
+        assert_eq!(claim(s, &rec, now).await, Claim::New);
+        complete(s, &rec, now).await;
+        let o = order(&env).await;
+        assert_eq!(
+            (o.status, o.last_event_id.as_str()),
+            (want, last),
+            "after {id}"
+        );
+        assert_eq!(o.event_count, i as u64 + 1, "after {id}");
+        assert_eq!(o.provider, ProviderId::Koywe);
+        assert_eq!(o.order_id, "o1");
+    }
+}
+
+#[tokio::test]
+async fn stuck_finds_expired_leases_only() {
+    let env = Env::new().await;
+    let s = &env.store;
+    let a = record("a", "o1", Status::Pending, 1); // lease 30 s, abandoned
+    let b = record("b", "o2", Status::Pending, 1); // long lease
+    let c = record("c", "o3", Status::Pending, 1); // published
+    let d = record("d", "o4", Status::Pending, 1); // released
+    assert_eq!(claim(s, &a, T0).await, Claim::New);
+    assert_eq!(s.claim(&b, T0, secs(600)).await.ok(), Some(Claim::New));
+    assert_eq!(claim(s, &c, T0).await, Claim::New);
+    complete(s, &c, T0).await;
+    assert_eq!(claim(s, &d, T0 + secs(5)).await, Claim::New);
+
+    let ids = |v: Vec<EventRecord>| v.into_iter().map(|r| r.event_id).collect::<Vec<_>>();
+    let stuck = |before| {
+        let s = s.clone();
+        async move {
+            s.stuck(before, 10)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        }
+    };
+    assert!(stuck(T0).await.is_empty());
+    s.release("d").await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(ids(stuck(T0).await), ["d"]);
+    let found = stuck(T0 + secs(60)).await;
+    assert_eq!(
+        found
+            .iter()
+            .map(|r| r.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "d"]
+    );
+    assert_eq!(found[0].event_json, a.event_json);
+    assert_eq!(found[0].payload_sha256, a.payload_sha256);
+    assert_eq!(found[0].received_at, a.received_at);
+    assert_eq!(
+        ids(s.stuck(T0 + secs(60), 1).await.unwrap_or_default()).len(),
+        1
+    );
+
+    let now = T0 + secs(60);
+    assert!(
+        s.take_over("a", now, LEASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    );
+    // Taken over already, leased, published, unknown: nothing to take over.
+    for id in ["a", "b", "c", "zz"] {
+        assert!(
+            !s.take_over(id, now, LEASE)
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}")),
+            "take_over {id}"
+        );
+    }
+    assert_eq!(ids(stuck(now).await), ["d"]);
+    // The taken-over lease expires in turn; after complete it is gone.
+    assert_eq!(ids(stuck(now + secs(31)).await), ["a", "d"]);
+    complete(s, &a, now).await;
+    assert_eq!(ids(stuck(now + secs(3600)).await), ["b", "d"]);
+}
+
+#[tokio::test]
+async fn sweeper_publishes_an_abandoned_event_once() {
+    let env = Env::new().await;
+    let sqs_client = sqs::Client::new(&env.sdk);
+    let url = create_queue(&sqs_client, "payhook", true).await;
+    let publisher = SqsPublisher::new(sqs_client.clone(), &url);
+    let rec = record("swept", "o1", Status::Completed, 1);
+    // The delivery claimed it and "died" before publishing.
+    assert_eq!(claim(&env.store, &rec, T0).await, Claim::New);
+    let now = T0 + secs(120);
+    let report = payhook::pipeline::sweep(&env.store, &publisher, now, secs(60), LEASE, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((report.found, report.published), (1, 1), "{report:?}");
+    let again = payhook::pipeline::sweep(&env.store, &publisher, now, secs(60), LEASE, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(again.found, 0, "{again:?}");
+    let msgs = drain(&sqs_client, &url).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].body(), Some(rec.event_json.as_str()));
+    assert_eq!(claim(&env.store, &rec, now).await, Claim::Duplicate);
+}
+
+// ---------------------------------------------------------------- queue
+
+fn attr<'a>(m: &'a sqs::types::Message, name: &str) -> Option<&'a str> {
+    m.message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(|v| {
+            assert_eq!(v.data_type(), "String");
+            v.string_value()
+        })
+}
+
+async fn publish_twice(fifo: bool) -> (Vec<sqs::types::Message>, PaymentEvent) {
+    let sdk = moto_sdk().await;
+    let client = sqs::Client::new(&sdk);
+    let url = create_queue(&client, "payhook", fifo).await;
+    let p = SqsPublisher::new(client.clone(), &url);
+    assert_eq!(p.is_fifo(), fifo);
+    let ev = event(
+        "0123456789abcdef0123456789abcdef",
+        "order-7",
+        Status::Completed,
+        T0,
+    );
+    let json = ev.to_json();
+    p.publish(&ev, &json)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    p.publish(&ev, &json)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let msgs = drain(&client, &url).await;
+    for m in &msgs {
+        assert_eq!(m.body(), Some(json.as_str()));
+        assert_eq!(attr(m, "provider"), Some("koywe"));
+        assert_eq!(attr(m, "status"), Some("completed"));
+        assert_eq!(attr(m, "provider_event"), Some("completed"));
+        assert_eq!(attr(m, "schema"), Some("payhook.payment_event/v1"));
+        let body: serde_json::Value =
+            serde_json::from_str(m.body().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(body["event_id"], ev.event_id.as_str());
+    }
+    (msgs, ev)
+}
+
+#[tokio::test]
+async fn sqs_fifo_groups_by_order_and_dedupes_by_event_id() {
+    let (msgs, ev) = publish_twice(true).await;
+    assert_eq!(msgs.len(), 1, "FIFO deduplication let a copy through");
+    let sys = msgs[0].attributes().cloned().unwrap_or_default();
+    assert_eq!(
+        sys.get(&MessageSystemAttributeName::MessageGroupId)
+            .map(String::as_str),
+        Some("koywe#order-7")
+    );
+    assert_eq!(
+        sys.get(&MessageSystemAttributeName::MessageDeduplicationId),
+        Some(&ev.event_id)
+    );
+}
+
+#[tokio::test]
+async fn sqs_standard_queue_delivers_at_least_once() {
+    let (msgs, _) = publish_twice(false).await;
+    // A standard queue has no deduplication: consumers dedupe by event_id.
+    assert_eq!(msgs.len(), 2);
+}
+
+// ----------------------------------------------------------- throttling
+
+const DDB_THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#;
+const DDB_THROTTLING: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
+const DDB_INTERNAL: &str =
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#;
+const SQS_THROTTLED: &str =
+    r#"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"slow down"}"#;
+
+#[tokio::test]
+async fn throttling_and_service_errors_stay_typed() {
+    let env = Env::new().await;
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(0)),
+        body: DDB_THROTTLED,
+    };
+    let s = env.store_with(fail.clone());
+    let rec = record("t1", "o1", Status::Pending, 1);
+    fail.remaining.store(1, Ordering::SeqCst);
+    assert!(matches!(
+        s.claim(&rec, T0, LEASE).await,
+        Err(StoreError::Throttled)
+    ));
+    // The (lost) answer hid a write that happened: the retry is safe.
+    assert_eq!(claim(&s, &rec, T0 + secs(1)).await, Claim::InFlight);
+    fail.remaining.store(1, Ordering::SeqCst);
+    assert!(matches!(
+        s.complete(&rec, T0).await,
+        Err(StoreError::Throttled)
+    ));
+    complete(&s, &rec, T0).await;
+
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(1)),
+        body: DDB_THROTTLING,
+    };
+    let s = env.store_with(fail.clone());
+    assert!(matches!(
+        s.get_event("t1").await,
+        Err(StoreError::Throttled)
+    ));
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(1)),
+        body: DDB_INTERNAL,
+    };
+    let s = env.store_with(fail.clone());
+    match s.claim(&rec, T0, LEASE).await {
+        Err(StoreError::Unavailable(e)) => {
+            // The SdkError itself, not a string.
+            assert!(
+                e.downcast_ref::<ddb::error::SdkError<
+                    ddb::operation::update_item::UpdateItemError,
+                    ddb::config::http::HttpResponse,
+                >>()
+                .is_some(),
+                "{e:?}"
+            );
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+
+    let fail = FailNext {
+        remaining: Arc::new(AtomicUsize::new(1)),
+        body: SQS_THROTTLED,
+    };
+    let conf = sqs::config::Builder::from(&env.sdk)
+        .interceptor(fail)
+        .retry_config(sqs::config::retry::RetryConfig::disabled())
+        .build();
+    let sqs_client = sqs::Client::from_conf(conf);
+    let url = create_queue(&sqs::Client::new(&env.sdk), "payhook", true).await;
+    let p = SqsPublisher::new(sqs_client, url);
+    let ev = event("t1", "o1", Status::Pending, T0);
+    assert!(matches!(
+        p.publish(&ev, &ev.to_json()).await,
+        Err(PublishError::Throttled)
+    ));
+    p.publish(&ev, &ev.to_json())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+// --------------------------------------------------------------- budget
+
+#[tokio::test]
+async fn request_budget() {
+    let env = Env::new().await;
+    let counter = Counter::default();
+    let s = env.store_with(counter.clone());
+
+    let first = record("b1", "o1", Status::Completed, 1);
+    assert_eq!(claim(&s, &first, T0).await, Claim::New);
+    complete(&s, &first, T0).await;
+    let new_forward = counter.take();
+
+    assert_eq!(claim(&s, &first, T0).await, Claim::Duplicate);
+    let duplicate = counter.take();
+
+    let later = record("b2", "o1", Status::Failed, 2); // does not move the order
+    assert_eq!(claim(&s, &later, T0).await, Claim::New);
+    complete(&s, &later, T0).await;
+    let new_not_forward = counter.take();
+
+    assert_eq!(claim(&s, &later, T0 + secs(1)).await, Claim::Duplicate);
+    let duplicate2 = counter.take();
+
+    let sqs_counter = Counter::default();
+    let conf = sqs::config::Builder::from(&env.sdk)
+        .interceptor(sqs_counter.clone())
+        .build();
+    let url = create_queue(&sqs::Client::new(&env.sdk), "payhook", true).await;
+    let p = SqsPublisher::new(sqs::Client::from_conf(conf), url);
+    let ev = event("b3", "o1", Status::Pending, T0);
+    p.publish(&ev, &ev.to_json())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let publish = sqs_counter.take();
+
+    eprintln!(
+        "request budget: duplicate={duplicate}/{duplicate2} DynamoDB, new event (order moves)={new_forward}, \
+         new event (order does not move)={new_not_forward} DynamoDB, publish={publish} SQS"
+    );
+    assert_eq!((duplicate, duplicate2), (1, 1));
+    assert_eq!(new_forward, 2);
+    assert_eq!(new_not_forward, 3);
+    assert_eq!(publish, 1);
+}
+
+// ------------------------------------------------------------ pipeline
+
+/// One accepted sample per provider through `payhook::App` (the HTTP
+/// handler) on the DynamoDB store and the SQS FIFO queue: 200 `accepted`,
+/// the same delivery again 200 `duplicate`, exactly one message on the
+/// queue, valid against the JSON Schema.
+#[tokio::test]
+async fn every_provider_through_the_app_on_dynamodb_and_sqs() {
+    let env = Env::new().await;
+    let sqs_client = sqs::Client::new(&env.sdk);
+    let url = create_queue(&sqs_client, "payhook", true).await;
+    let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
+    let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
+    let h = payhook_tests::Harness::new().await;
+    let mut ids = Vec::new();
+    for p in ProviderId::ALL {
+        let case = payhook_tests::cases(p)
+            .into_iter()
+            .find(|c| c.expect == 200 && c.outcome.as_deref().unwrap_or("accepted") == "accepted")
+            .unwrap_or_else(|| panic!("{p}: no accepted case"));
+        let app = h.app_with(p, store.clone(), publisher.clone());
+        let (status, body, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("accepted")),
+            "{p}/{}: {body}",
+            case.file
+        );
+        let (status, again, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+        assert_eq!(
+            (status, again["status"].as_str()),
+            (200, Some("duplicate")),
+            "{p}/{}: {again}",
+            case.file
+        );
+        ids.push(body["event_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let msgs = drain(&sqs_client, &url).await;
+    let bodies: Vec<String> = msgs
+        .iter()
+        .map(|m| m.body().unwrap_or_default().to_owned())
+        .collect();
+    let published = payhook_tests::validate_all(&bodies);
+    let mut got: Vec<String> = published
+        .iter()
+        .map(|v| v["event_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "one message per accepted delivery");
+    for id in &ids {
+        let stored = env.store.get_event(id).await.ok().flatten();
+        assert_eq!(stored.map(|e| e.state), Some(EventState::Published), "{id}");
+    }
+}
+
+// ---------------------------------------------------------------- users
+
+#[tokio::test]
+async fn users_put_get_remove_list() {
+    use payhook::users::{Decision, UserRecord, UserStore};
+    let env = Env::new().await;
+    let s = &env.store;
+    let ana = UserRecord {
+        email: "ana@example.com".into(),
+        decision: Decision::Block,
+        reason: Some("chargeback".into()),
+        updated_at: T0,
+    };
+    assert_eq!(s.get_user("ana@example.com").await.ok(), Some(None));
+    s.put_user(&ana).await.unwrap_or_else(|e| panic!("{e:?}"));
+    s.put_user(&UserRecord {
+        email: "bo@example.com".into(),
+        decision: Decision::Allow,
+        reason: None,
+        updated_at: T0,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        s.get_user("ana@example.com").await.ok(),
+        Some(Some(ana.clone()))
+    );
+    let all = s.list_users().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        all.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["ana@example.com", "bo@example.com"]
+    );
+    assert_eq!(s.remove_user("ana@example.com").await.ok(), Some(true));
+    assert_eq!(s.remove_user("ana@example.com").await.ok(), Some(false));
+    assert_eq!(s.get_user("ana@example.com").await.ok(), Some(None));
+    // Users never show up as events or orders.
+    assert!(s.list_orders().await.unwrap_or_default().is_empty());
+}
+
+/// thirdweb's own SDK test payload (`events/thirdweb/sdk-test-onchain.json`,
+/// from `src/bridge/Webhook.test.ts` of npm `thirdweb` 5.121.6: a
+/// `pay.onchain-transaction` with `paymentId` and no `transactionId`) on
+/// the AWS backend: accepted, its redelivery a duplicate, exactly one
+/// message on the queue, with the SDK's `paymentId` as the order id.
+#[tokio::test]
+async fn thirdweb_sdk_payload_on_dynamodb_and_sqs_reaches_the_queue_once() {
+    let env = Env::new().await;
+    let sqs_client = sqs::Client::new(&env.sdk);
+    let url = create_queue(&sqs_client, "payhook-tw", true).await;
+    let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
+    let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
+    let h = payhook_tests::Harness::new().await;
+    let p = ProviderId::Thirdweb;
+    let case = payhook_tests::cases(p)
+        .into_iter()
+        .find(|c| c.file == "sdk-test-onchain.json")
+        .unwrap_or_else(|| panic!("no case for the thirdweb SDK test payload"));
+    let order = case
+        .order_id
+        .clone()
+        .unwrap_or_else(|| panic!("the SDK payload's case names no order id"));
+    let app = h.app_with(p, store, publisher);
+    let (status, body, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("accepted")),
+        "{body}"
+    );
+    let (status, again, _) = h.send_event(&app, &h.signed_event(p, &case)).await;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (200, Some("duplicate")),
+        "{again}"
+    );
+    let msgs = drain(&sqs_client, &url).await;
+    assert_eq!(msgs.len(), 1, "one message for one payment");
+    let bodies: Vec<String> = msgs
+        .iter()
+        .map(|m| m.body().unwrap_or_default().to_owned())
+        .collect();
+    let published = payhook_tests::validate_all(&bodies);
+    assert_eq!(published[0]["event_id"], body["event_id"]);
+    assert_eq!(published[0]["order_id"], order.as_str());
+    assert_eq!(published[0]["provider"], "thirdweb");
+    if let Some(s) = &case.status {
+        assert_eq!(published[0]["status"], s.as_str());
+    }
+    assert!(published[0]["unparsed"].is_null(), "{}", published[0]);
+}
