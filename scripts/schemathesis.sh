@@ -113,6 +113,7 @@ set +e
 PYTHONPATH="$root/tests/openapi${PYTHONPATH:+:$PYTHONPATH}" \
 SCHEMATHESIS_HOOKS=st_hooks \
 PAYHOOK_ST_URL="$url" PAYHOOK_ST_SECRETS="$secrets" PAYHOOK_ST_SEED="$seed" \
+PAYHOOK_ST_BIN="$bin" PAYHOOK_ST_DATA="$work/data" \
     "$venv/bin/schemathesis" run "$root/openapi.yaml" \
     --url "$url" \
     --checks "$checks" \
@@ -132,7 +133,7 @@ rc=$?
 # over the limits, repeated keys, stale signed timestamps, every other
 # method… each checked against the document with the same checks.
 say "probes"
-"$venv/bin/python" "$root/tests/openapi/probes.py" "$root/openapi.yaml" "$url" "$secrets"
+"$venv/bin/python" "$root/tests/openapi/probes.py" "$root/openapi.yaml" "$url" "$secrets" "$bin" "$work/data"
 probe_rc=$?
 set -e
 

@@ -8,6 +8,7 @@ mod replay;
 mod send;
 mod serve;
 mod settings;
+mod sign;
 
 use clap::{Parser, Subcommand};
 use serve::Backend;
@@ -83,6 +84,22 @@ enum Cmd {
         /// (default: the one `payhook serve` runs with its development secrets).
         #[arg(long)]
         eightpay_api: Option<String>,
+    },
+    /// Sign a body as its provider would (newest configured secret) and print
+    /// the request to send as JSON: body (base64), headers, path parameters.
+    Sign {
+        /// The provider (onebuy-wallet-pay, onebuy-checkout, koywe, eightpay, thirdweb).
+        #[arg(long)]
+        provider: String,
+        /// The body: a file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        body: PathBuf,
+        /// Signing time: RFC 3339 or Unix seconds (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// A path parameter to include (NAME=VALUE, repeatable), e.g. chain=bsc.
+        #[arg(long = "param")]
+        params: Vec<String>,
     },
     /// List published events.
     Events {
@@ -270,6 +287,32 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             url,
             eightpay_api,
         } => send::run(&cli.data_dir, &file, &url, eightpay_api.as_deref()).await,
+        Cmd::Sign {
+            provider,
+            body,
+            at,
+            params,
+        } => {
+            let provider = parse_provider(&provider)?;
+            let at = match at {
+                None => time::OffsetDateTime::now_utc(),
+                Some(s) => match s.parse::<i64>() {
+                    Ok(secs) => time::OffsetDateTime::from_unix_timestamp(secs)
+                        .map_err(|_| CliError::Usage(format!("--at {s}: out of range")))?,
+                    Err(_) => parse_time(&s)?,
+                },
+            };
+            let params = params
+                .iter()
+                .map(|p| sign::parse_param(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let body = sign::read_body(&body)?;
+            println!(
+                "{}",
+                sign::run(&cli.data_dir, provider, &body, at, &params)?
+            );
+            Ok(())
+        }
         Cmd::Events {
             json,
             provider,
@@ -335,10 +378,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 fn parse_provider(p: &str) -> Result<payhook::ProviderId, CliError> {
     payhook::ProviderId::parse(p).ok_or_else(|| {
-        let all: Vec<&str> = payhook::ProviderId::ALL
-            .iter()
-            .map(|p| p.as_str())
-            .collect();
+        let all: Vec<&str> = payhook::ProviderId::all().map(|p| p.as_str()).collect();
         CliError::Usage(format!("unknown provider {p} (one of {})", all.join(", ")))
     })
 }

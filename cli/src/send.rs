@@ -7,23 +7,21 @@ use payhook::providers::{self, Provider};
 use payhook::{Config, ProviderId};
 use std::path::Path;
 
-/// Which provider an API Gateway event file is for, from its path.
+/// Which provider an API Gateway event file is for, from its path: the
+/// registered route whose fixed part (before its first parameter) is the
+/// longest prefix of it.
 pub fn provider_for_path(path: &str) -> Option<ProviderId> {
-    let p = path.trim_start_matches('/');
-    let id = if p.starts_with("webhooks/onebuy/wallet-pay") {
-        ProviderId::OnebuyWalletPay
-    } else if p.starts_with("webhooks/onebuy/checkout") {
-        ProviderId::OnebuyCheckout
-    } else if p.starts_with("webhooks/koywe") {
-        ProviderId::Koywe
-    } else if p.starts_with("webhooks/8pay") {
-        ProviderId::Eightpay
-    } else if p.starts_with("webhooks/thirdweb") {
-        ProviderId::Thirdweb
-    } else {
-        return None;
-    };
-    Some(id)
+    let path = format!("/{}", path.trim_start_matches('/'));
+    providers::ALL
+        .iter()
+        .filter(|d| {
+            let prefix = d.route_prefix();
+            path.strip_prefix(prefix).is_some_and(|rest| {
+                prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?'])
+            })
+        })
+        .max_by_key(|d| d.route_prefix().len())
+        .map(|d| d.id)
 }
 
 /// The pieces of an API Gateway proxy event `send` needs.
@@ -111,7 +109,7 @@ pub async fn run(
         params.push((k.clone(), v.clone()));
     }
     let client = reqwest::Client::new();
-    if sample.provider == ProviderId::Eightpay {
+    if sample.provider == ProviderId::EIGHTPAY {
         register_with_eightpay_api(&client, &cfg, eightpay_api, &params, &signed.body).await?;
     }
     let target = format!(
@@ -162,9 +160,8 @@ async fn register_with_eightpay_api(
         .ok_or_else(|| CliError::Usage("8Pay event has no `chain` path parameter".into()))?;
     // The chain's own API base (PAYHOOK_EIGHTPAY_API_BASES), else the
     // common one.
-    let base = override_base
-        .or_else(|| cfg.eightpay_api_bases.get(&chain).map(String::as_str))
-        .unwrap_or(&cfg.eightpay_api_base);
+    let eightpay = payhook::providers::eightpay::Settings::from_config(cfg)?;
+    let base = override_base.unwrap_or(eightpay.api_base(&chain));
     if base.starts_with("https://api.8pay.network") || base.starts_with("https://api.8pay.tech") {
         return Err(CliError::Usage(
             "8Pay samples can only be sent against a stand-in of the 8Pay API: run `payhook serve` \
@@ -172,8 +169,8 @@ async fn register_with_eightpay_api(
                 .into(),
         ));
     }
-    let key = cfg
-        .eightpay_api_keys
+    let key = eightpay
+        .keys
         .get(&chain)
         .ok_or_else(|| CliError::Usage(format!("no 8Pay API key for chain {chain}")))?;
     let v: serde_json::Value = serde_json::from_slice(body)
@@ -200,9 +197,14 @@ async fn register_with_eightpay_api(
     Ok(())
 }
 
-/// Hide the URL token of 1buy routes in what `send` prints.
+/// Hide the URL token of routes that carry one (1buy's) in what `send`
+/// prints.
 fn redact_token(url: &str) -> String {
-    for prefix in ["/webhooks/onebuy/wallet-pay/", "/webhooks/onebuy/checkout/"] {
+    let tokened = providers::ALL
+        .iter()
+        .filter(|d| d.route.contains("{token}"))
+        .map(|d| d.route_prefix());
+    for prefix in tokened {
         if let Some(i) = url.find(prefix) {
             return format!("{}{prefix}<token>", &url[..i]);
         }

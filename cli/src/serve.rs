@@ -120,7 +120,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
 
     let mut router = Router::new().route("/healthz", get(|| async { "ok" }));
     let mut lines = Vec::new();
-    for id in ProviderId::ALL {
+    for id in ProviderId::all() {
         match providers::build(id, &cfg) {
             Ok(p) => {
                 let route = p.route();
@@ -158,7 +158,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         router = router.nest(
             STANDIN_PREFIX,
             payhook_cli::standin::router(
-                cfg.eightpay_api_keys.clone(),
+                providers::eightpay::Settings::from_config(&cfg)?.keys,
                 payhook_cli::standin::StandIn::new(),
             ),
         );
@@ -263,9 +263,11 @@ async fn accept_loop(listener: tokio::net::TcpListener, router: Router, limits: 
 /// it never lands in the journal of a real install.
 fn show_route(p: &dyn Provider, settings: &Settings) -> String {
     let route = p.route();
+    // A URL token is printed only when it is a generated development secret.
     if route.contains("{token}")
-        && settings.is_generated("PAYHOOK_ONEBUY_TOKENS", crate::settings::DEV_ONEBUY_PREFIX)
-        && let Some(t) = settings.get("PAYHOOK_ONEBUY_TOKENS")
+        && let Some(k) = p.descriptor().settings.first()
+        && settings.is_generated(k)
+        && let Some(t) = settings.get(k)
     {
         let newest = t.split(',').next().unwrap_or_default().trim().to_owned();
         return route.replace("{token}", &newest);

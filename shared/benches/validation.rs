@@ -12,19 +12,14 @@ use payhook::store::memory::MemoryStore;
 use payhook::users::Decision;
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// Poll a future that never waits (the memory store answers at once).
 fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the memory store waited"),
-    }
+    use futures_util::FutureExt as _;
+    f.now_or_never()
+        .unwrap_or_else(|| panic!("the memory store waited"))
 }
 
 const JWT_SECRET: &str = "bench-jwt-secret-at-least-32-bytes-long";

@@ -17,33 +17,16 @@ pub enum ConfigError {
     Invalid { name: &'static str, why: String },
 }
 
-/// All payhook settings. Secrets are redacted in `Debug`.
-#[derive(Debug, Clone)]
+/// payhook's settings. The shared ones are fields; each provider's own
+/// settings (named in its [`Descriptor`](crate::providers::Descriptor)) are
+/// kept as read and parsed by the provider when it is built
+/// ([`Config::secrets`], [`Config::number`], [`Config::value`]). Secrets are
+/// redacted in `Debug`: provider values are never printed, only their names.
+#[derive(Clone)]
 pub struct Config {
-    /// `PAYHOOK_ONEBUY_TOKENS`: URL tokens for both 1buy routes.
-    pub onebuy_tokens: Option<SecretList>,
-    /// `PAYHOOK_ONEBUY_API_KEYS`: optional; when set, the body's `api_key`
-    /// must equal one of these.
-    pub onebuy_api_keys: Option<SecretList>,
-    /// `PAYHOOK_KOYWE_SECRETS`.
-    pub koywe_secrets: Option<SecretList>,
-    /// `PAYHOOK_KOYWE_MAX_AGE_SECS` (default 86400).
-    pub koywe_max_age: Duration,
-    /// `PAYHOOK_THIRDWEB_SECRETS`.
-    pub thirdweb_secrets: Option<SecretList>,
-    /// `PAYHOOK_THIRDWEB_TOLERANCE_SECS` (default 300).
-    pub thirdweb_tolerance: Duration,
-    /// `PAYHOOK_EIGHTPAY_API_KEYS`: `chain=key,…`.
-    pub eightpay_api_keys: BTreeMap<String, Secret>,
-    /// `PAYHOOK_EIGHTPAY_API_BASE` (default `https://api.8pay.network`): the
-    /// 8Pay API of every chain not in `eightpay_api_bases`.
-    pub eightpay_api_base: String,
-    /// `PAYHOOK_EIGHTPAY_API_BASES`: `chain=url,…`, the 8Pay API of single
-    /// chains (no trailing slash). `private` is `https://api.8pay.tech`
-    /// unless named here or `PAYHOOK_EIGHTPAY_API_BASE` is set.
-    pub eightpay_api_bases: BTreeMap<String, String>,
-    /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS` (default 3000).
-    pub eightpay_timeout: Duration,
+    /// Every provider's own settings, as read (empty values included: a
+    /// secret list set to "" is an error, not "unset").
+    provider_values: BTreeMap<&'static str, String>,
     /// `PAYHOOK_MAX_BODY_BYTES` (default 262144).
     pub max_body_bytes: usize,
     /// `PAYHOOK_LEASE_SECS` (default 30): how long a claim is held before
@@ -72,23 +55,9 @@ pub struct Config {
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
-pub const DEFAULT_EIGHTPAY_API_BASE: &str = "https://api.8pay.network";
-/// 8Pay's API for its `private` chain (8Pay's WooCommerce plugin, v1.1.5).
-pub const DEFAULT_EIGHTPAY_PRIVATE_API_BASE: &str = "https://api.8pay.tech";
-
-/// Every `PAYHOOK_*` setting name that may hold a secret or configuration
-/// (used to read the Lambda JSON secret with the same keys).
-pub const SETTING_NAMES: &[&str] = &[
-    "PAYHOOK_ONEBUY_TOKENS",
-    "PAYHOOK_ONEBUY_API_KEYS",
-    "PAYHOOK_KOYWE_SECRETS",
-    "PAYHOOK_KOYWE_MAX_AGE_SECS",
-    "PAYHOOK_THIRDWEB_SECRETS",
-    "PAYHOOK_THIRDWEB_TOLERANCE_SECS",
-    "PAYHOOK_EIGHTPAY_API_KEYS",
-    "PAYHOOK_EIGHTPAY_API_BASE",
-    "PAYHOOK_EIGHTPAY_API_BASES",
-    "PAYHOOK_EIGHTPAY_TIMEOUT_MS",
+/// The settings every deployment reads (besides each provider's own, listed
+/// in its descriptor).
+pub const SHARED_SETTING_NAMES: &[&str] = &[
     "PAYHOOK_MAX_BODY_BYTES",
     "PAYHOOK_LEASE_SECS",
     "PAYHOOK_RETENTION_DAYS",
@@ -101,6 +70,39 @@ pub const SETTING_NAMES: &[&str] = &[
     "PAYHOOK_VALIDATION_CACHE_SECS",
 ];
 
+/// Every `PAYHOOK_*` setting name that may hold a secret or configuration:
+/// the shared ones, then each registered provider's (used to read the
+/// Lambda JSON secret with the same keys, and by tests to clear them).
+pub fn setting_names() -> Vec<&'static str> {
+    let mut names = SHARED_SETTING_NAMES.to_vec();
+    for d in crate::providers::ALL {
+        for n in d.settings {
+            if !names.contains(n) {
+                names.push(n);
+            }
+        }
+    }
+    names
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("provider_settings_set", &self.provider_values.keys())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("lease", &self.lease)
+            .field("retention_days", &self.retention_days)
+            .field("table", &self.table)
+            .field("queue_url", &self.queue_url)
+            .field("validation_auth", &self.validation_auth)
+            .field("validation_jwt_iss", &self.validation_jwt_iss)
+            .field("validation_jwt_aud", &self.validation_jwt_aud)
+            .field("validation_default_allow", &self.validation_default_allow)
+            .field("validation_cache", &self.validation_cache)
+            .finish()
+    }
+}
+
 impl Config {
     /// Read from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -111,45 +113,9 @@ impl Config {
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-        // A secret list that is set but empty is an error, not "unset": an
-        // operator who cleared it by mistake must not get a different
-        // configuration silently.
-        let secrets = |name: &'static str| -> Result<Option<SecretList>, ConfigError> {
-            lookup(name)
-                .map(|v| {
-                    SecretList::parse(&v).map_err(|e| ConfigError::Invalid {
-                        name,
-                        why: e.to_string(),
-                    })
-                })
-                .transpose()
-        };
         let num = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
-                    name,
-                    why: "expected a whole number".into(),
-                }),
-            }
+            parse_number(name, get(name).as_deref(), default)
         };
-        let mut eightpay_api_keys = BTreeMap::new();
-        if let Some(v) = get("PAYHOOK_EIGHTPAY_API_KEYS") {
-            for pair in v.split(',') {
-                let (chain, key) = pair.split_once('=').ok_or(ConfigError::Invalid {
-                    name: "PAYHOOK_EIGHTPAY_API_KEYS",
-                    why: "expected chain=key,chain=key".into(),
-                })?;
-                let (chain, key) = (chain.trim(), key.trim());
-                if chain.is_empty() || key.is_empty() {
-                    return Err(ConfigError::Invalid {
-                        name: "PAYHOOK_EIGHTPAY_API_KEYS",
-                        why: "empty chain or key".into(),
-                    });
-                }
-                eightpay_api_keys.insert(chain.to_ascii_lowercase(), Secret::new(key));
-            }
-        }
         let max_body = num("PAYHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?;
         if max_body == 0 {
             return Err(ConfigError::Invalid {
@@ -157,33 +123,16 @@ impl Config {
                 why: "must be positive".into(),
             });
         }
-        let base_set = get("PAYHOOK_EIGHTPAY_API_BASE");
-        let eightpay_api_base = eightpay_url(
-            "PAYHOOK_EIGHTPAY_API_BASE",
-            base_set.as_deref().unwrap_or(DEFAULT_EIGHTPAY_API_BASE),
-        )?;
-        let mut eightpay_api_bases = match get("PAYHOOK_EIGHTPAY_API_BASES") {
-            Some(v) => eightpay_api_bases(&v)?,
-            None => BTreeMap::new(),
-        };
-        // The single base, when set, serves every chain (tests point it at a
-        // stand-in); else `private` has its own API, as in 8Pay's plugin.
-        if base_set.is_none() {
-            eightpay_api_bases
-                .entry("private".to_owned())
-                .or_insert_with(|| DEFAULT_EIGHTPAY_PRIVATE_API_BASE.to_owned());
+        let mut provider_values = BTreeMap::new();
+        for d in crate::providers::ALL {
+            for &name in d.settings {
+                if let Some(v) = lookup(name) {
+                    provider_values.insert(name, v);
+                }
+            }
         }
         Ok(Config {
-            onebuy_tokens: secrets("PAYHOOK_ONEBUY_TOKENS")?,
-            onebuy_api_keys: secrets("PAYHOOK_ONEBUY_API_KEYS")?,
-            koywe_secrets: secrets("PAYHOOK_KOYWE_SECRETS")?,
-            koywe_max_age: Duration::from_secs(num("PAYHOOK_KOYWE_MAX_AGE_SECS", 86_400)?),
-            thirdweb_secrets: secrets("PAYHOOK_THIRDWEB_SECRETS")?,
-            thirdweb_tolerance: Duration::from_secs(num("PAYHOOK_THIRDWEB_TOLERANCE_SECS", 300)?),
-            eightpay_api_keys,
-            eightpay_api_base,
-            eightpay_api_bases,
-            eightpay_timeout: Duration::from_millis(num("PAYHOOK_EIGHTPAY_TIMEOUT_MS", 3000)?),
+            provider_values,
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
             lease: Duration::from_secs(num("PAYHOOK_LEASE_SECS", 30)?.max(1)),
             retention_days: u32::try_from(num("PAYHOOK_RETENTION_DAYS", 30)?).unwrap_or(u32::MAX),
@@ -209,54 +158,52 @@ impl Config {
         })
     }
 
-    /// A secret list that a provider needs, or an error naming the setting.
-    pub fn require<'a>(
-        field: &'a Option<SecretList>,
-        name: &'static str,
-    ) -> Result<&'a SecretList, ConfigError> {
-        field.as_ref().ok_or(ConfigError::Missing {
+    /// A provider's setting `name`, trimmed; `None` when unset or empty.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.provider_values
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A provider's secret list (comma-separated, newest first). Set but
+    /// empty, or with an empty entry, is an error naming it: an operator
+    /// who cleared it by mistake must not get another configuration
+    /// silently.
+    pub fn secrets(&self, name: &'static str) -> Result<Option<SecretList>, ConfigError> {
+        self.provider_values
+            .get(name)
+            .map(|v| {
+                SecretList::parse(v).map_err(|e| ConfigError::Invalid {
+                    name,
+                    why: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// [`Config::secrets`] that the provider cannot run without.
+    pub fn require_secrets(&self, name: &'static str) -> Result<SecretList, ConfigError> {
+        self.secrets(name)?.ok_or(ConfigError::Missing {
             name,
             hint: " (comma-separated, newest first)",
         })
     }
+
+    /// A provider's whole-number setting, `default` when unset.
+    pub fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        parse_number(name, self.value(name), default)
+    }
 }
 
-/// An 8Pay API base from setting `name`: an http(s) URL, no trailing slash.
-fn eightpay_url(name: &'static str, url: &str) -> Result<String, ConfigError> {
-    let url = url.trim().trim_end_matches('/');
-    let host = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    if host.is_none_or(str::is_empty) {
-        return Err(ConfigError::Invalid {
+fn parse_number(name: &'static str, v: Option<&str>, default: u64) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
             name,
-            why: "expected an http(s) URL".into(),
-        });
+            why: "expected a whole number".into(),
+        }),
     }
-    Ok(url.to_owned())
-}
-
-/// `PAYHOOK_EIGHTPAY_API_BASES`: `chain=url,chain=url` (chains lowercased,
-/// each named once).
-fn eightpay_api_bases(v: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    const NAME: &str = "PAYHOOK_EIGHTPAY_API_BASES";
-    let invalid = |why: String| ConfigError::Invalid { name: NAME, why };
-    let mut bases = BTreeMap::new();
-    for pair in v.split(',').filter(|p| !p.trim().is_empty()) {
-        let (chain, url) = pair
-            .split_once('=')
-            .ok_or_else(|| invalid("expected chain=url,chain=url".into()))?;
-        let chain = chain.trim().to_ascii_lowercase();
-        if chain.is_empty() {
-            return Err(invalid("empty chain".into()));
-        }
-        let url = eightpay_url(NAME, url)
-            .map_err(|_| invalid(format!("the base of chain {chain} is not an http(s) URL")))?;
-        if bases.insert(chain.clone(), url).is_some() {
-            return Err(invalid(format!("chain {chain} is named twice")));
-        }
-    }
-    Ok(bases)
 }
 
 #[cfg(test)]
@@ -275,14 +222,9 @@ mod tests {
     fn defaults() {
         let c = cfg(&[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.max_body_bytes, 262_144);
-        assert_eq!(c.koywe_max_age, Duration::from_secs(86_400));
-        assert_eq!(c.thirdweb_tolerance, Duration::from_secs(300));
-        assert_eq!(c.eightpay_api_base, "https://api.8pay.network");
-        assert_eq!(
-            c.eightpay_api_bases,
-            BTreeMap::from([("private".to_owned(), "https://api.8pay.tech".to_owned())])
-        );
-        assert!(c.koywe_secrets.is_none());
+        assert_eq!(c.lease, Duration::from_secs(30));
+        assert_eq!(c.value("PAYHOOK_KOYWE_SECRETS"), None);
+        assert_eq!(c.secrets("PAYHOOK_KOYWE_SECRETS"), Ok(None));
     }
 
     #[test]
@@ -291,73 +233,49 @@ mod tests {
         assert!(
             format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_MAX_BODY_BYTES")
         );
-        let e = cfg(&[("PAYHOOK_KOYWE_SECRETS", "a,,b")]).err();
-        assert!(
-            format!("{}", e.unwrap_or_else(|| unreachable!())).contains("PAYHOOK_KOYWE_SECRETS")
-        );
-        let e = cfg(&[("PAYHOOK_EIGHTPAY_API_KEYS", "bsc")]).err();
-        assert!(
-            format!("{}", e.unwrap_or_else(|| unreachable!()))
-                .contains("PAYHOOK_EIGHTPAY_API_KEYS")
-        );
+        let c = cfg(&[
+            ("PAYHOOK_KOYWE_SECRETS", "a,,b"),
+            ("PAYHOOK_KOYWE_MAX_AGE_SECS", "soon"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = c.secrets("PAYHOOK_KOYWE_SECRETS").err();
+        assert!(matches!(
+            e,
+            Some(ConfigError::Invalid {
+                name: "PAYHOOK_KOYWE_SECRETS",
+                ..
+            })
+        ));
+        let e = c.number("PAYHOOK_KOYWE_MAX_AGE_SECS", 1).err();
+        assert!(matches!(
+            e,
+            Some(ConfigError::Invalid {
+                name: "PAYHOOK_KOYWE_MAX_AGE_SECS",
+                ..
+            })
+        ));
+        let e = c.require_secrets("PAYHOOK_THIRDWEB_SECRETS").err();
+        assert!(matches!(
+            e,
+            Some(ConfigError::Missing {
+                name: "PAYHOOK_THIRDWEB_SECRETS",
+                ..
+            })
+        ));
     }
 
     #[test]
-    fn eightpay_api_bases_per_chain() {
-        let c = cfg(&[(
-            "PAYHOOK_EIGHTPAY_API_BASES",
-            " BSC=https://bsc.example/ , sandbox=http://127.0.0.1:9",
-        )])
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            c.eightpay_api_bases,
-            BTreeMap::from([
-                ("bsc".to_owned(), "https://bsc.example".to_owned()),
-                ("private".to_owned(), "https://api.8pay.tech".to_owned()),
-                ("sandbox".to_owned(), "http://127.0.0.1:9".to_owned()),
-            ])
-        );
-        // The single base, when set, is every chain's default, `private`'s too.
-        let c = cfg(&[("PAYHOOK_EIGHTPAY_API_BASE", "http://127.0.0.1:1/")])
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.eightpay_api_base, "http://127.0.0.1:1");
-        assert!(c.eightpay_api_bases.is_empty());
-        let c = cfg(&[
-            ("PAYHOOK_EIGHTPAY_API_BASE", "http://127.0.0.1:1"),
-            ("PAYHOOK_EIGHTPAY_API_BASES", "private=https://p.example"),
-        ])
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.eightpay_api_bases["private"], "https://p.example");
-        for bad in [
-            "bsc",
-            "=https://x.example",
-            "bsc=ftp://x.example",
-            "bsc=https://",
-            "bsc=https://a.example,BSC=https://b.example",
-        ] {
-            let e = cfg(&[("PAYHOOK_EIGHTPAY_API_BASES", bad)]).err();
-            assert!(
-                matches!(
-                    e,
-                    Some(ConfigError::Invalid {
-                        name: "PAYHOOK_EIGHTPAY_API_BASES",
-                        ..
-                    })
-                ),
-                "{bad}: {e:?}"
-            );
+    fn every_provider_setting_is_known() {
+        let names = setting_names();
+        for d in crate::providers::ALL {
+            for n in d.settings {
+                assert!(names.contains(n), "{n}");
+            }
         }
-        let e = cfg(&[("PAYHOOK_EIGHTPAY_API_BASE", "api.8pay.network")]).err();
-        assert!(
-            matches!(
-                e,
-                Some(ConfigError::Invalid {
-                    name: "PAYHOOK_EIGHTPAY_API_BASE",
-                    ..
-                })
-            ),
-            "{e:?}"
-        );
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "a setting is listed twice");
     }
 
     #[test]
@@ -365,12 +283,16 @@ mod tests {
         let c = cfg(&[
             ("PAYHOOK_KOYWE_SECRETS", "koywe-secret-1"),
             ("PAYHOOK_EIGHTPAY_API_KEYS", "bsc=bsc-key-1"),
+            ("PAYHOOK_VALIDATION_AUTH", "bearer:validation-token-1"),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
         let d = format!("{c:?}");
         assert!(
-            !d.contains("koywe-secret-1") && !d.contains("bsc-key-1"),
+            !d.contains("koywe-secret-1")
+                && !d.contains("bsc-key-1")
+                && !d.contains("validation-token-1"),
             "{d}"
         );
+        assert!(d.contains("PAYHOOK_KOYWE_SECRETS"), "{d}");
     }
 }

@@ -13,38 +13,48 @@ pub const SCHEMA: &str = "payhook.payment_event/v1";
 /// The JSON Schema of [`PaymentEvent`], shipped with the crate.
 pub const JSON_SCHEMA: &str = include_str!("../../schema/payment_event.v1.json");
 
-/// Which provider (and product line) a webhook came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderId {
-    OnebuyWalletPay,
-    OnebuyCheckout,
-    Koywe,
-    Eightpay,
-    Thirdweb,
-}
+/// Which provider (and product line) a webhook came from: its name as
+/// published (`koywe`, `onebuy-checkout`, …). Each provider module defines
+/// its own constant (e.g. `ProviderId::KOYWE` in `providers::koywe`) and its
+/// [`Descriptor`](crate::providers::Descriptor) in
+/// [`providers::ALL`](crate::providers::ALL), which is the list of known
+/// providers: [`ProviderId::parse`] and deserialization accept only those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProviderId(&'static str);
 
 impl ProviderId {
-    pub const ALL: [ProviderId; 5] = [
-        ProviderId::OnebuyWalletPay,
-        ProviderId::OnebuyCheckout,
-        ProviderId::Koywe,
-        ProviderId::Eightpay,
-        ProviderId::Thirdweb,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderId::OnebuyWalletPay => "onebuy-wallet-pay",
-            ProviderId::OnebuyCheckout => "onebuy-checkout",
-            ProviderId::Koywe => "koywe",
-            ProviderId::Eightpay => "eightpay",
-            ProviderId::Thirdweb => "thirdweb",
-        }
+    /// A provider named `name` (lowercase, kebab-case). Only for the
+    /// constant each provider module defines.
+    pub const fn new(name: &'static str) -> Self {
+        ProviderId(name)
     }
 
+    /// Every registered provider, in [`providers::ALL`](crate::providers::ALL)'s order.
+    pub fn all() -> impl Iterator<Item = ProviderId> {
+        crate::providers::ALL.iter().map(|d| d.id)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The registered provider named `s`.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
+        Self::all().find(|p| p.as_str() == s)
+    }
+}
+
+impl Serialize for ProviderId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        ProviderId::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown provider {name:?}")))
     }
 }
 
@@ -363,11 +373,11 @@ mod tests {
 
     #[test]
     fn event_id_depends_on_provider_and_key() {
-        let a = event_id(ProviderId::Koywe, "o1\0crypto_delivered");
+        let a = event_id(ProviderId::KOYWE, "o1\0crypto_delivered");
         assert_eq!(a.len(), 32);
-        assert_eq!(a, event_id(ProviderId::Koywe, "o1\0crypto_delivered"));
-        assert_ne!(a, event_id(ProviderId::Thirdweb, "o1\0crypto_delivered"));
-        assert_ne!(a, event_id(ProviderId::Koywe, "o1\0payment_received"));
+        assert_eq!(a, event_id(ProviderId::KOYWE, "o1\0crypto_delivered"));
+        assert_ne!(a, event_id(ProviderId::THIRDWEB, "o1\0crypto_delivered"));
+        assert_ne!(a, event_id(ProviderId::KOYWE, "o1\0payment_received"));
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! must verify on those bytes only. Node.js is required: without it
 //! the test fails rather than skipping.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use payhook::canonical;
 use payhook::providers::koywe::Koywe;
 use payhook::providers::{Authentic, Inbound, Provider};

@@ -2,7 +2,10 @@
 openapi.yaml with schemathesis's own conformance checks (status code
 documented, content type, headers, body schema, no 5xx).
 
-    probes.py OPENAPI_YAML BASE_URL DEV_SECRETS_ENV
+    probes.py OPENAPI_YAML BASE_URL DEV_SECRETS_ENV PAYHOOK_BIN DATA_DIR
+
+Signed probes are signed by `payhook sign` (PAYHOOK_BIN, with the server's
+DATA_DIR): payhook's own signer, not a re-implementation.
 
 Prints one line per probe and exits 1 if any response breaks the document
 (or a probe's expected status, where the document leaves no choice).
@@ -10,9 +13,9 @@ Prints one line per probe and exits 1 if any response breaks the document
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -48,19 +51,25 @@ def secrets(path: str) -> dict[str, str]:
 
 def main() -> int:
     spec, base, env = sys.argv[1], sys.argv[2].rstrip("/"), secrets(sys.argv[3])
+    payhook, data = sys.argv[4], sys.argv[5]
     schema = schemathesis.openapi.from_path(spec)
     token = env["PAYHOOK_ONEBUY_TOKENS"].split(",")[0]
     bearer = env["PAYHOOK_VALIDATION_AUTH"].split(":", 1)[1].split(",")[0]
-    koywe = env["PAYHOOK_KOYWE_SECRETS"].split(",")[0]
-    thirdweb = env["PAYHOOK_THIRDWEB_SECRETS"].split(",")[0]
 
-    def hm(secret: str, msg: bytes) -> str:
-        return hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    def sign(provider: str, body: bytes, at: str) -> tuple[bytes, dict[str, str]]:
+        out = subprocess.run(
+            [payhook, "--data-dir", data, "sign", "--provider", provider, "--at", at, "-"],
+            input=body, capture_output=True, check=True, timeout=30,
+        )
+        signed = json.loads(out.stdout)
+        return base64.b64decode(signed["body"]), dict(signed["headers"])
 
     def koywe_body(ts: datetime) -> bytes:
-        stamp = ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
-        unsigned = json.dumps({"eventName": "payment_created", "orderId": "probe-1", "timeStamp": stamp}, separators=(",", ":"))
-        return (unsigned[:-1] + f',"signature":"{hm(koywe, unsigned.encode())}"}}').encode()
+        legacy = b'{"eventName":"payment_created","orderId":"probe-1","timeStamp":"","signature":""}'
+        return sign("koywe", legacy, ts.isoformat())[0]
+
+    def thirdweb_headers(ts: str, body: bytes) -> dict[str, str]:
+        return sign("thirdweb", body, ts)[1]
 
     big = b'{"pad":"' + b"x" * (300 * 1024) + b'"}'
     deep = b"[" * 100 + b"]" * 100
@@ -96,14 +105,12 @@ def main() -> int:
         ("1buy empty body", CK, "POST", f"/webhooks/onebuy/checkout/{token}", js, b"", 200),
         ("Koywe legacy body not JSON (its proof is inside the body)", KO, "POST", KO, js, b"{not json", 400),
         ("thirdweb signed bytes that are not JSON", TW, "POST", TW,
-         {"x-payload-signature": hm(thirdweb, tw_now.encode() + b".not json"), "x-timestamp": tw_now, **js}, b"not json", 200),
-        ("thirdweb signed v2 body without ids", TW, "POST", TW,
-         {"x-payload-signature": hm(thirdweb, tw_now.encode() + b"." + tw_empty), "x-timestamp": tw_now, **js}, tw_empty, 200),
+         thirdweb_headers(tw_now, b"not json"), b"not json", 200),
+        ("thirdweb signed v2 body without ids", TW, "POST", TW, thirdweb_headers(tw_now, tw_empty), tw_empty, 200),
         ("Koywe signed, stale timeStamp", KO, "POST", KO, js, koywe_body(now - timedelta(days=3)), 401),
         ("Koywe signed, future timeStamp", KO, "POST", KO, js, koywe_body(now + timedelta(hours=1)), 401),
         ("Koywe signed, fresh", KO, "POST", KO, js, koywe_body(now), 200),
-        ("thirdweb signed, stale timestamp", TW, "POST", TW,
-         {"x-payload-signature": hm(thirdweb, tw_old.encode() + b"." + tw_body), "x-timestamp": tw_old, **js}, tw_body, 401),
+        ("thirdweb signed, stale timestamp", TW, "POST", TW, thirdweb_headers(tw_old, tw_body), tw_body, 401),
         ("thirdweb repeated signature header", TW, "POST", TW, {"x-pay-signature": "a,b", "x-pay-timestamp": tw_old, **js}, tw_body, 401),
         ("validation: allowed user", VU, "POST", VU, auth, b'{"email":"Allowed@Example.com"}', 200),
         ("validation: blocked user", VU, "POST", VU, auth, b'{"email":"blocked@example.com"}', 200),

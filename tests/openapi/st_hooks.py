@@ -5,16 +5,17 @@ Loaded through SCHEMATHESIS_HOOKS=st_hooks (with this folder on PYTHONPATH).
 Reads:
   PAYHOOK_ST_URL       base URL of the `payhook serve` under test
   PAYHOOK_ST_SECRETS   its generated dev-secrets.env
+  PAYHOOK_ST_BIN       the `payhook` binary, whose `payhook sign` signs
+  PAYHOOK_ST_DATA      the server's data dir (the secrets `payhook sign` uses)
 
 Before each call, per operation (most of the time; the rest of the requests
 keep what schemathesis generated, so the 401 paths are exercised too):
   * 1buy: put the real URL token in the path;
-  * Koywe: stamp `timeStamp` with now and sign the body the way Koywe does
-    (HMAC-SHA256 of JavaScript's JSON.stringify of the body without
-    `signature`);
-  * thirdweb: sign `"{now}.{raw body}"` with the v2 or the v1 header names;
-  * 8Pay: set `id` to the SHA-256 of the body without `id` and register the
-    body with `payhook serve`'s 8Pay API stand-in, so that it confirms it;
+  * Koywe, thirdweb, 8Pay: sign the body with `payhook sign` (payhook's own
+    signer, the one the Rust tests use: Koywe's time stamp and signature,
+    thirdweb's signature headers (sometimes renamed to the other
+    generation's names), 8Pay's `id`); for 8Pay also register the body with
+    `payhook serve`'s 8Pay API stand-in, so that it confirms it, and
     sometimes use a chain that is not configured;
   * user validation: send the real bearer token, and sometimes the e-mail
     of a user registered as allowed or blocked.
@@ -23,20 +24,18 @@ The body is then sent as the exact bytes that were signed.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
-import math
 import os
 import random
-import time
+import subprocess
 import urllib.request
-from datetime import datetime, timezone
-from decimal import Decimal
 
 import schemathesis
 
 BASE = os.environ.get("PAYHOOK_ST_URL", "http://127.0.0.1:8080").rstrip("/")
+BIN = os.environ.get("PAYHOOK_ST_BIN", "payhook")
+DATA = os.environ.get("PAYHOOK_ST_DATA", ".payhook")
 STANDIN = BASE + "/__dev/8pay-api"
 
 
@@ -56,8 +55,6 @@ def _secrets() -> dict[str, str]:
 
 SECRETS = _secrets()
 ONEBUY_TOKEN = SECRETS.get("PAYHOOK_ONEBUY_TOKENS", "").split(",")[0].strip()
-KOYWE_SECRET = SECRETS.get("PAYHOOK_KOYWE_SECRETS", "").split(",")[0].strip()
-THIRDWEB_SECRET = SECRETS.get("PAYHOOK_THIRDWEB_SECRETS", "").split(",")[0].strip()
 _auth = SECRETS.get("PAYHOOK_VALIDATION_AUTH", "")
 VALIDATION_TOKEN = _auth.split(":", 1)[1].split(",")[0] if _auth.startswith("bearer:") else ""
 EIGHTPAY_KEYS = dict(
@@ -69,75 +66,30 @@ RNG = random.Random(int(os.environ.get("PAYHOOK_ST_SEED", "7")))
 REAL = 0.8
 
 
-# --- JavaScript's JSON.stringify, for the values Python's json produces ----
-
-
-def _js_number(x: float) -> str:
-    """ECMAScript Number::toString for a finite double."""
-    if x == 0:
-        return "0"
-    if x < 0:
-        return "-" + _js_number(-x)
-    # repr gives the shortest round-trip digits, as ECMAScript does.
-    t = Decimal(repr(x)).as_tuple()
-    digits = "".join(map(str, t.digits)).lstrip("0")
-    exp = t.exponent
-    while len(digits) > 1 and digits.endswith("0"):
-        digits = digits[:-1]
-        exp += 1
-    k = len(digits)
-    n = k + exp  # value = 0.digits × 10^n
-    if k <= n <= 21:
-        return digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return "0." + "0" * (-n) + digits
-    e = n - 1
-    sign = "+" if e >= 0 else "-"
-    head = digits[0] + ("." + digits[1:] if k > 1 else "")
-    return f"{head}e{sign}{abs(e)}"
-
-
-def js_stringify(v) -> str:
-    if v is None:
-        return "null"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, int):
-        if -(2**63) <= v < 2**64:
-            return str(v)
-        try:
-            return _js_number(float(v))  # serde_json reads it as a double
-        except OverflowError:
-            return str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "null"
-        return _js_number(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(js_stringify(i) for i in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + js_stringify(i) for k, i in v.items()) + "}"
-    raise TypeError(type(v))
+# --- bodies -------------------------------------------------------------------
 
 
 def _bytes(v) -> bytes | None:
+    """A generated body as JSON bytes (the signer then prints it the way its
+    provider does); None when it cannot be JSON."""
     try:
-        return js_stringify(v).encode("utf-8")
-    except (TypeError, UnicodeEncodeError):
+        return json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
         return None
 
 
-def _hmac_hex(secret: str, *parts: bytes) -> str:
-    h = hmac.new(secret.encode(), digestmod=hashlib.sha256)
-    for p in parts:
-        h.update(p)
-    return h.hexdigest()
+def sign(provider: str, body: bytes, params: dict[str, str] | None = None):
+    """`payhook sign`: (exact body bytes, headers, path parameters), or None
+    when the provider cannot sign that body (the request is then sent as
+    generated)."""
+    args = [BIN, "--data-dir", DATA, "sign", "--provider", provider, "-"]
+    for k, v in (params or {}).items():
+        args += ["--param", f"{k}={v}"]
+    out = subprocess.run(args, input=body, capture_output=True, timeout=30)
+    if out.returncode != 0:
+        return None
+    signed = json.loads(out.stdout)
+    return base64.b64decode(signed["body"]), signed["headers"], dict(signed["params"])
 
 
 def _set_header(case, name: str, value: str | None) -> None:
@@ -159,37 +111,43 @@ def _onebuy(case) -> None:
 
 def _koywe(case) -> None:
     body = case.body
-    if not (KOYWE_SECRET and isinstance(body, dict) and RNG.random() < REAL):
+    if not (isinstance(body, dict) and RNG.random() < REAL):
         return
-    body = {k: v for k, v in body.items() if k != "signature"}
-    now = datetime.now(timezone.utc)
-    body["timeStamp"] = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-    raw = _bytes(body)
+    raw = _bytes({k: v for k, v in body.items() if k != "signature"})
     if raw is None:
         return
-    body["signature"] = _hmac_hex(KOYWE_SECRET, raw)
-    signed = _bytes(body)
-    if signed is not None:
-        case.body = signed
+    got = sign("koywe", raw)
+    if got is None:
+        return
+    signed, headers, _ = got
+    for name, value in headers:
+        _set_header(case, name, value)
+    case.body = signed
+
+
+# thirdweb's header names by generation (v2 first): the same signature is
+# accepted under either pair.
+THIRDWEB_HEADERS = {"x-payload-signature": "x-pay-signature", "x-timestamp": "x-pay-timestamp"}
 
 
 def _thirdweb(case) -> None:
-    if not THIRDWEB_SECRET or RNG.random() >= REAL:
+    if RNG.random() >= REAL:
         return
     raw = case.body if isinstance(case.body, bytes) else _bytes(case.body)
     if raw is None:
         return
-    ts = str(int(time.time()))
-    sig = _hmac_hex(THIRDWEB_SECRET, ts.encode(), b".", raw)
-    for n in ("x-payload-signature", "x-timestamp", "x-pay-signature", "x-pay-timestamp"):
+    got = sign("thirdweb", raw)
+    if got is None:
+        return
+    signed, headers, _ = got
+    other = RNG.random() < 0.5
+    for n in (*THIRDWEB_HEADERS, *THIRDWEB_HEADERS.values()):
         _set_header(case, n, None)
-    if RNG.random() < 0.5:
-        _set_header(case, "x-payload-signature", sig)
-        _set_header(case, "x-timestamp", ts)
-    else:
-        _set_header(case, "x-pay-signature", sig)
-        _set_header(case, "x-pay-timestamp", ts)
-    case.body = raw
+    for name, value in headers:
+        if other:
+            name = THIRDWEB_HEADERS.get(name) or {v: k for k, v in THIRDWEB_HEADERS.items()}.get(name, name)
+        _set_header(case, name, value)
+    case.body = signed
 
 
 def _eightpay(case) -> None:
@@ -201,23 +159,20 @@ def _eightpay(case) -> None:
     body = case.body
     if chain not in EIGHTPAY_KEYS or not isinstance(body, dict) or r >= REAL:
         return
-    rest = {k: v for k, v in body.items() if k != "id"}
-    raw = _bytes(rest)
-    if raw is None:
-        return
     body = dict(body)
     if isinstance(body.get("chain"), str) and RNG.random() < 0.8:
         body["chain"] = chain  # else a mismatch: 401
-        raw = _bytes({k: v for k, v in body.items() if k != "id"})
-        if raw is None:
-            return
-    body["id"] = hashlib.sha256(raw).hexdigest()
-    sent = _bytes(body)
-    if sent is None:
+    raw = _bytes(body)
+    if raw is None:
         return
+    got = sign("eightpay", raw, {"chain": chain})
+    if got is None:
+        return
+    sent = got[0]
+    notification_id = json.loads(sent)["id"]
     if RNG.random() < 0.9:  # else 8Pay "does not know it": 401
         req = urllib.request.Request(
-            f"{STANDIN}/v1/{chain}/webhook-notifications/{body['id']}",
+            f"{STANDIN}/v1/{chain}/webhook-notifications/{notification_id}",
             data=sent,
             method="PUT",
             headers={"Authorization": f"Bearer {EIGHTPAY_KEYS[chain]}", "Content-Type": "application/json"},

@@ -25,27 +25,17 @@ pub fn test_now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// The test secrets (the committed fixtures are signed with these).
+/// The test settings: every registered provider's `test_settings` (the
+/// committed fixtures are signed with these), and the 8Pay API at
+/// `eightpay_base` (the stand-in).
 pub fn settings(eightpay_base: &str) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    m.insert(
-        "PAYHOOK_ONEBUY_TOKENS".into(),
-        "test-onebuy-token,test-onebuy-token-old".into(),
-    );
-    m.insert(
-        "PAYHOOK_KOYWE_SECRETS".into(),
-        "test-koywe-secret,test-koywe-secret-old".into(),
-    );
-    m.insert(
-        "PAYHOOK_THIRDWEB_SECRETS".into(),
-        "test-thirdweb-secret,test-thirdweb-secret-old".into(),
-    );
-    m.insert(
-        "PAYHOOK_EIGHTPAY_API_KEYS".into(),
-        "bsc=test-8pay-key-bsc,polygon=test-8pay-key-polygon".into(),
-    );
+    for d in providers::ALL {
+        for (k, v) in d.test_settings {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+    }
     m.insert("PAYHOOK_EIGHTPAY_API_BASE".into(), eightpay_base.into());
-    m.insert("PAYHOOK_EIGHTPAY_TIMEOUT_MS".into(), "1500".into());
     m
 }
 
@@ -56,24 +46,21 @@ pub fn config_from(m: &BTreeMap<String, String>) -> Config {
     }
 }
 
-/// Settings whose secrets are all different from the test ones.
+/// Settings whose secrets are all different from the test ones (each
+/// provider's `wrong_settings`).
 pub fn wrong_settings(eightpay_base: &str) -> BTreeMap<String, String> {
     let mut m = settings(eightpay_base);
-    m.insert("PAYHOOK_ONEBUY_TOKENS".into(), "not-the-token".into());
-    m.insert("PAYHOOK_KOYWE_SECRETS".into(), "not-the-secret".into());
-    m.insert("PAYHOOK_THIRDWEB_SECRETS".into(), "not-the-secret".into());
+    for d in providers::ALL {
+        for (k, v) in d.wrong_settings {
+            m.insert((*k).to_owned(), (*v).to_owned());
+        }
+    }
     m
 }
 
-/// Function folder in `events/` of each provider.
+/// Function folder in `events/` (and `functions/`) of each provider: its id.
 pub fn function_of(p: ProviderId) -> &'static str {
-    match p {
-        ProviderId::OnebuyWalletPay => "onebuy-wallet-pay",
-        ProviderId::OnebuyCheckout => "onebuy-checkout",
-        ProviderId::Koywe => "koywe",
-        ProviderId::Eightpay => "eightpay",
-        ProviderId::Thirdweb => "thirdweb",
-    }
+    p.as_str()
 }
 
 pub fn events_dir() -> PathBuf {
@@ -94,6 +81,10 @@ pub struct Case {
     #[serde(default)]
     pub flags: Option<Vec<String>>,
     pub tamper: Option<Tamper>,
+    /// The provider's attack base: the authentic sample the attack tests
+    /// start from (one case per `cases.json`).
+    #[serde(default)]
+    pub base: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +98,17 @@ pub fn cases(p: ProviderId) -> Vec<Case> {
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The case marked `"base": true` in `events/<id>/cases.json` (exactly one).
+pub fn base_case(p: ProviderId) -> Case {
+    let mut bases: Vec<Case> = cases(p).into_iter().filter(|c| c.base).collect();
+    assert_eq!(
+        bases.len(),
+        1,
+        "{p}: cases.json must mark exactly one case \"base\": true"
+    );
+    bases.remove(0)
 }
 
 pub fn read_event(p: ProviderId, file: &str) -> serde_json::Value {
@@ -200,7 +202,11 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Self {
-        let keys = config_from(&settings("http://127.0.0.1:1")).eightpay_api_keys;
+        let keys = providers::eightpay::Settings::from_config(&config_from(&settings(
+            "http://127.0.0.1:1",
+        )))
+        .unwrap_or_else(|e| panic!("8Pay test settings: {e}"))
+        .keys;
         let (addr, standin) = standin::spawn(keys)
             .await
             .unwrap_or_else(|e| panic!("8Pay stand-in: {e}"));
@@ -241,12 +247,12 @@ impl Harness {
         .with_clock(self.clock.clone())
     }
 
-    /// The window a provider's time checks use (for stale/inside/future).
+    /// The window a provider's time checks use (for stale/inside/future);
+    /// a provider without one has no such cases (asking is a test bug).
     pub fn window(&self, p: ProviderId) -> Duration {
-        match p {
-            ProviderId::Koywe => self.config.koywe_max_age,
-            _ => self.config.thirdweb_tolerance,
-        }
+        self.provider(p)
+            .time_window()
+            .unwrap_or_else(|| panic!("{p} has no time window"))
     }
 
     /// The API Gateway event of `case`, signed as its `sign` mode says.
@@ -254,7 +260,7 @@ impl Harness {
         let mut ev = read_event(p, &case.file);
         let body = event_body(&ev);
         let now = self.clock_now();
-        let w = self.window(p);
+        let w = || self.window(p);
         let one = Duration::from_secs(1);
         let signer: Arc<dyn Provider> = if case.sign == "wrong_secret" {
             providers::build(
@@ -267,15 +273,15 @@ impl Harness {
         };
         let at = match case.sign.as_str() {
             "none" => return ev,
-            "stale" => now - w - one,
-            "inside" => now - w + one,
-            "future" => now + w + one,
+            "stale" => now - w() - one,
+            "inside" => now - w() + one,
+            "future" => now + w() + one,
             _ => now,
         };
         let signed = signer
             .sign(&body, at)
             .unwrap_or_else(|e| panic!("{}: sign: {e}", case.file));
-        if p == ProviderId::Eightpay {
+        if p == ProviderId::EIGHTPAY {
             let chain = ev
                 .pointer("/pathParameters/chain")
                 .and_then(|c| c.as_str())

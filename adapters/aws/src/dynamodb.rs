@@ -869,7 +869,7 @@ mod tests {
     #[test]
     fn keys_and_shards() {
         assert_eq!(event_pk("ab"), "EVENT#ab");
-        assert_eq!(order_pk(ProviderId::Koywe, "o-1"), "ORDER#koywe#o-1");
+        assert_eq!(order_pk(ProviderId::KOYWE, "o-1"), "ORDER#koywe#o-1");
         assert_eq!(user_pk("Ana@Example.com"), "USER#ana@example.com");
         let shards: std::collections::BTreeSet<u32> = (0..200)
             .map(|i| sweep_shard(&format!("{i:032x}")))
@@ -889,7 +889,7 @@ mod tests {
     fn event_item_round_trips_through_serde_dynamo() {
         let rec = EventRecord {
             event_id: "e1".into(),
-            provider: ProviderId::OnebuyWalletPay,
+            provider: ProviderId::ONEBUY_WALLET_PAY,
             order_id: "o1".into(),
             status: Status::Unknown,
             provider_event: "x".into(),
@@ -910,6 +910,6 @@ mod tests {
         assert_eq!(item.get("expires_at"), Some(&n(30 * 86_400)));
         assert!(!item.contains_key("published_at"));
         let back: EventItem = from_item(item).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(back.record().provider, ProviderId::OnebuyWalletPay);
+        assert_eq!(back.record().provider, ProviderId::ONEBUY_WALLET_PAY);
     }
 }

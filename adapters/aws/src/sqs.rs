@@ -128,7 +128,7 @@ mod tests {
 
     fn ev(order: &str) -> PaymentEvent {
         PaymentEvent::new(
-            ProviderId::Koywe,
+            ProviderId::KOYWE,
             "onramp",
             "x",
             Status::Pending,

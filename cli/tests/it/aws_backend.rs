@@ -3,7 +3,7 @@
 //! of every provider over HTTP, accepted then duplicate; `events`, `orders`,
 //! `users` and `replay` with `--backend aws`; the messages on the queue.
 
-use crate::common::{FUNCTIONS, first_valid_sample, serve_with};
+use crate::common::{first_valid_sample, functions, serve_with};
 use payhook_tests::aws;
 use std::path::Path;
 use std::process::Command;
@@ -57,7 +57,7 @@ async fn serve_and_operate_on_dynamodb_and_sqs() {
         "{banner}"
     );
 
-    for f in FUNCTIONS {
+    for f in functions() {
         let sample = first_valid_sample(f);
         for expected in ["accepted", "duplicate"] {
             let text = stdout(cmd(&["send", &sample, "--url", &url]));

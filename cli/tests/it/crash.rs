@@ -100,7 +100,7 @@ fn start_with(
 ) -> Option<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
     cmd.current_dir(repo()).arg("--data-dir").arg(data_dir);
-    for k in payhook::config::SETTING_NAMES {
+    for k in payhook::config::setting_names() {
         cmd.env_remove(k);
     }
     cmd.env_remove("PAYHOOK_BACKEND")
@@ -228,8 +228,8 @@ impl Templates {
             .unwrap_or_else(|e| panic!("dev secrets: {e}"));
         let build = |p| providers::build(p, &cfg).unwrap_or_else(|e| panic!("{p}: {e}"));
         Templates {
-            thirdweb: build(ProviderId::Thirdweb),
-            koywe: build(ProviderId::Koywe),
+            thirdweb: build(ProviderId::THIRDWEB),
+            koywe: build(ProviderId::KOYWE),
             thirdweb_body: sample_body("thirdweb", "v2-sample.json"),
             koywe_body: sample_body("koywe", "sample.json"),
         }
@@ -633,7 +633,7 @@ fn serve_refuses_an_empty_secret_entry() {
         let _ = std::fs::remove_dir_all(&data_dir);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
         cmd.current_dir(repo()).arg("--data-dir").arg(&data_dir);
-        for k in payhook::config::SETTING_NAMES {
+        for k in payhook::config::setting_names() {
             cmd.env_remove(k);
         }
         let mut child = cmd

@@ -4,7 +4,7 @@
 //! showing exactly one normalized event per distinct delivery, and
 //! `payhook orders`.
 
-use crate::common::{FUNCTIONS, first_valid_sample, payhook, serve};
+use crate::common::{first_valid_sample, functions, payhook, serve};
 use std::path::Path;
 
 #[test]
@@ -15,7 +15,7 @@ fn serve_send_events_orders() {
     assert!(banner.contains("generated development secrets"), "{banner}");
     assert!(banner.contains("DEVELOPMENT stand-in"), "{banner}");
 
-    for f in FUNCTIONS {
+    for f in functions() {
         let sample = first_valid_sample(f);
         for expected in ["accepted", "duplicate"] {
             let out = payhook(&data_dir)
@@ -46,7 +46,7 @@ fn serve_send_events_orders() {
         .collect();
     assert_eq!(
         lines.len(),
-        FUNCTIONS.len(),
+        functions().len(),
         "one event per distinct delivery"
     );
     let schema: serde_json::Value =

@@ -7,5 +7,6 @@ mod aws_backend;
 mod crash;
 mod e2e;
 mod published_examples;
+mod sign;
 mod slow_clients;
 mod startup;

@@ -8,7 +8,7 @@
 //! versions of one docs example share an order and status with different
 //! bytes.
 
-use crate::common::{FUNCTIONS, payhook, serve};
+use crate::common::{functions, payhook, serve};
 
 fn published(function: &str, file: &str) -> bool {
     file.starts_with("sdk-test-")
@@ -19,7 +19,7 @@ fn published(function: &str, file: &str) -> bool {
 #[test]
 fn every_published_example_is_accepted_through_serve() {
     let mut sent = 0;
-    for f in FUNCTIONS {
+    for f in functions() {
         let path = crate::common::repo()
             .join("events")
             .join(f)

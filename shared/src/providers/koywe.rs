@@ -44,6 +44,7 @@
 //! `invitation.`). Non-JSON bytes are current (only the header can sign
 //! them).
 
+use super::Descriptor;
 use super::{
     Authentic, Inbound, Normalized, Provider, Signed, Unparsed, UnparsedReason, Verified,
     from_body, req_str, sha256,
@@ -56,6 +57,7 @@ use crate::secret::{SecretList, sign_hmac_sha256_hex};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -108,6 +110,26 @@ pub const ORDER_PATHS: &[&str] = &[
 /// `id`, which is the event's.
 const ORDER_ID_KEYS: &[&str] = &["orderId", "id"];
 
+impl ProviderId {
+    pub const KOYWE: ProviderId = ProviderId::new("koywe");
+}
+
+const SECRETS_SETTING: &str = "PAYHOOK_KOYWE_SECRETS";
+const MAX_AGE_SETTING: &str = "PAYHOOK_KOYWE_MAX_AGE_SECS";
+
+/// Koywe's order webhooks: `PAYHOOK_KOYWE_SECRETS` (newest first) turns
+/// them on; `PAYHOOK_KOYWE_MAX_AGE_SECS` (default 86400) bounds a legacy
+/// body's `timeStamp`.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    id: ProviderId::KOYWE,
+    route: "/webhooks/koywe",
+    settings: &[SECRETS_SETTING, MAX_AGE_SETTING],
+    build: |cfg| Ok(Arc::new(Koywe::from_config(cfg)?)),
+    dev_settings: |secret| vec![(SECRETS_SETTING, secret("dev-koywe"))],
+    test_settings: &[(SECRETS_SETTING, "test-koywe-secret,test-koywe-secret-old")],
+    wrong_settings: &[(SECRETS_SETTING, "not-the-secret")],
+};
+
 /// Koywe's order webhooks (PROVIDERS.md §3).
 #[derive(Debug, Clone)]
 pub struct Koywe {
@@ -126,8 +148,9 @@ impl Koywe {
     /// From `PAYHOOK_KOYWE_SECRETS` (required) and
     /// `PAYHOOK_KOYWE_MAX_AGE_SECS`.
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
-        let secrets = Config::require(&cfg.koywe_secrets, "PAYHOOK_KOYWE_SECRETS")?;
-        Ok(Koywe::new(secrets.clone(), cfg.koywe_max_age))
+        let max_age = Duration::from_secs(cfg.number(MAX_AGE_SETTING, 86_400)?);
+        let secrets = cfg.require_secrets(SECRETS_SETTING)?;
+        Ok(Koywe::new(secrets, max_age))
     }
 
     /// The window on `timeStamp`, applied after the signature was verified.
@@ -412,7 +435,7 @@ impl Koywe {
         // event `onramp`, the product payhook integrates; consumers that
         // need the direction can read `provider_event`.
         let mut event = PaymentEvent::new(
-            ProviderId::Koywe,
+            ProviderId::KOYWE,
             "onramp",
             ev.event_name.clone(),
             status,
@@ -486,7 +509,7 @@ impl Koywe {
         let fingerprint = sha256(canonical::stringify(body).as_bytes());
 
         let mut event = PaymentEvent::new(
-            ProviderId::Koywe,
+            ProviderId::KOYWE,
             product,
             event_type.clone(),
             status,
@@ -526,12 +549,12 @@ impl Koywe {
 
 #[async_trait]
 impl Provider for Koywe {
-    fn id(&self) -> ProviderId {
-        ProviderId::Koywe
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
-    fn route(&self) -> &'static str {
-        "/webhooks/koywe"
+    fn time_window(&self) -> Option<Duration> {
+        Some(self.max_age)
     }
 
     /// The header decides: `Koywe-Signature` present → the current API's
@@ -946,7 +969,7 @@ mod tests {
         let p = Koywe::from_config(&cfg).unwrap();
         assert_eq!(p.max_age, Duration::from_secs(60));
         assert_eq!(p.route(), "/webhooks/koywe");
-        assert_eq!(p.id(), ProviderId::Koywe);
+        assert_eq!(p.id(), ProviderId::KOYWE);
     }
 
     /// Every case of `events/koywe/cases.json`, run against this module with

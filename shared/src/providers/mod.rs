@@ -2,11 +2,13 @@
 //! signing (for tests and `payhook send`). Adding a provider touches one
 //! module here, never the pipeline.
 
+use crate::config::{Config, ConfigError};
 use crate::event::{PaymentEvent, ProviderId};
 pub use crate::event::{Unparsed, UnparsedReason};
 use crate::rejection::Rejection;
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub mod eightpay;
@@ -169,13 +171,92 @@ pub struct Signed {
     pub params: Vec<(String, String)>,
 }
 
+/// Makes a provider's development settings from a generator of random
+/// secrets (given the secret's prefix, e.g. `dev-koywe`).
+pub type DevSettings = fn(&mut dyn FnMut(&str) -> String) -> Vec<(&'static str, String)>;
+
+/// What payhook knows about one provider besides its code, listed once in
+/// [`ALL`]: `payhook serve`'s routes, `payhook send`, the development
+/// settings, the settings read from a Lambda secret, the test harness and
+/// its lists derive from it. Each provider module defines its own.
+pub struct Descriptor {
+    /// Its id: the published `provider`, the name of its Lambda function
+    /// (`functions/<id>`, the template's `Binary`) and of its `events/`
+    /// folder.
+    pub id: ProviderId,
+    /// The route as served, e.g. `/webhooks/onebuy/checkout/{token}`.
+    pub route: &'static str,
+    /// Its own settings, read by [`Descriptor::build`] (the first one turns
+    /// it on: unset, the provider is left out).
+    pub settings: &'static [&'static str],
+    /// Build it from configuration. An unset enabling setting is
+    /// [`ConfigError::Missing`]; anything set but unusable is
+    /// [`ConfigError::Invalid`].
+    pub build: fn(&Config) -> Result<Arc<dyn Provider>, ConfigError>,
+    /// The development settings `payhook serve` generates when nothing is
+    /// configured, given a generator of random secrets with a prefix.
+    pub dev_settings: DevSettings,
+    /// The settings the committed `events/<id>/` fixtures are signed with.
+    pub test_settings: &'static [(&'static str, &'static str)],
+    /// Settings with the same names and other secrets (a wrong signer).
+    pub wrong_settings: &'static [(&'static str, &'static str)],
+}
+
+impl std::fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("id", &self.id)
+            .field("route", &self.route)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Descriptor {
+    /// The route's fixed part before its first path parameter, e.g.
+    /// `/webhooks/onebuy/checkout/` (the whole route when it has none).
+    pub fn route_prefix(&self) -> &'static str {
+        match self.route.find('{') {
+            Some(i) => &self.route[..i],
+            None => self.route,
+        }
+    }
+}
+
+/// Every provider payhook knows, in the order they are listed to users.
+pub static ALL: &[&Descriptor] = &[
+    &onebuy::WALLET_PAY,
+    &onebuy::CHECKOUT,
+    &koywe::DESCRIPTOR,
+    &eightpay::DESCRIPTOR,
+    &thirdweb::DESCRIPTOR,
+];
+
+/// The descriptor of `id`.
+pub fn descriptor(id: ProviderId) -> Option<&'static Descriptor> {
+    ALL.iter().copied().find(|d| d.id == id)
+}
+
 /// Everything payhook knows about one webhook source.
 #[async_trait]
 pub trait Provider: Send + Sync {
-    fn id(&self) -> ProviderId;
+    /// Its entry in [`ALL`].
+    fn descriptor(&self) -> &'static Descriptor;
+
+    fn id(&self) -> ProviderId {
+        self.descriptor().id
+    }
 
     /// The route template, e.g. `/webhooks/onebuy/checkout/{token}`.
-    fn route(&self) -> &'static str;
+    fn route(&self) -> &'static str {
+        self.descriptor().route
+    }
+
+    /// The window its time check allows around "now" (a delivery older, or
+    /// that much in the future, is refused), when it has one.
+    fn time_window(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Prove the request authentic, on the raw bytes. `now` is passed in so
     /// tests can fix the clock. Nothing may be stored before this succeeds.
@@ -266,19 +347,22 @@ pub mod de {
 /// Deserialize a provider payload type from the verified body; a mismatch is
 /// [`Unparsed`] naming the field (serde's message names it, never a value).
 pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Result<T, Unparsed> {
-    T::deserialize(body).map_err(|e| {
-        // serde_json's messages look like "missing field `orderId`" or
-        // "invalid type: integer `5`, expected a string": keep only the field
-        // name part, never echo values back.
-        // ("unknown variant `X`" names a value, not a field: not kept).
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.starts_with("missing field"))
-            .map(str::to_owned);
-        match field {
-            Some(f) => Unparsed::field(&f),
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        // The path (`data.receivers[0].amount`) says where; serde_json's
+        // message says what, and is kept only for the missing field's name
+        // ("missing field `orderId`"): values are never echoed back.
+        let path = e.path().to_string();
+        let at = |name: &str| match path.as_str() {
+            "." | "" => name.to_owned(),
+            p => format!("{p}.{name}"),
+        };
+        let msg = e.inner().to_string();
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        match missing {
+            Some(f) => Unparsed::field(&at(f)),
+            None if path != "." && !path.is_empty() => Unparsed::invalid(&path),
             None if msg.starts_with("unknown variant") || msg.starts_with("invalid") => {
                 Unparsed::new(UnparsedReason::InvalidField)
             }
@@ -289,24 +373,12 @@ pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Re
 
 /// Build the provider `id` from configuration (an error names the missing
 /// setting).
-pub fn build(
-    id: ProviderId,
-    cfg: &crate::Config,
-) -> Result<std::sync::Arc<dyn Provider>, crate::ConfigError> {
-    use std::sync::Arc;
-    Ok(match id {
-        ProviderId::OnebuyWalletPay => Arc::new(onebuy::WalletPay::from_config(cfg)?),
-        ProviderId::OnebuyCheckout => Arc::new(onebuy::Checkout::from_config(cfg)?),
-        ProviderId::Koywe => Arc::new(koywe::Koywe::from_config(cfg)?),
-        #[cfg(feature = "eightpay-api")]
-        ProviderId::Eightpay => Arc::new(eightpay::EightPay::from_config(cfg)?),
-        #[cfg(not(feature = "eightpay-api"))]
-        ProviderId::Eightpay => {
-            return Err(crate::ConfigError::Invalid {
-                name: "PAYHOOK_EIGHTPAY_API_KEYS",
-                why: "this binary is built without 8Pay's API client (feature eightpay-api)".into(),
-            });
-        }
-        ProviderId::Thirdweb => Arc::new(thirdweb::Thirdweb::from_config(cfg)?),
-    })
+pub fn build(id: ProviderId, cfg: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
+    match descriptor(id) {
+        Some(d) => (d.build)(cfg),
+        None => Err(ConfigError::Invalid {
+            name: "provider",
+            why: format!("{id} is not a registered provider"),
+        }),
+    }
 }

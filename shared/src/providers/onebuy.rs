@@ -32,6 +32,7 @@
 //! only survive in `raw` (the verified body, as received), and `email` goes to
 //! `customer.email`.
 
+use super::Descriptor;
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Customer, Failure, Fiat, PaymentEvent, ProviderId, Status};
@@ -42,6 +43,7 @@ use crate::rejection::Rejection;
 use crate::secret::SecretList;
 use async_trait::async_trait;
 use serde::Deserialize;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 // ---------------------------------------------------------------------------
@@ -62,6 +64,50 @@ enum ApiKeyAt {
     DataIfPresent,
 }
 
+impl ProviderId {
+    pub const ONEBUY_WALLET_PAY: ProviderId = ProviderId::new("onebuy-wallet-pay");
+    pub const ONEBUY_CHECKOUT: ProviderId = ProviderId::new("onebuy-checkout");
+}
+
+/// Both products' URL tokens (newest first): they turn both routes on.
+pub const TOKENS_SETTING: &str = "PAYHOOK_ONEBUY_TOKENS";
+/// Optional: when set, the body's `api_key` must be one of these.
+pub const API_KEYS_SETTING: &str = "PAYHOOK_ONEBUY_API_KEYS";
+/// Prefix of the development URL token `payhook serve` generates (the only
+/// 1buy token it ever prints).
+pub const DEV_TOKEN_PREFIX: &str = "dev-onebuy";
+
+const SETTINGS: &[&str] = &[TOKENS_SETTING, API_KEYS_SETTING];
+const TEST_SETTINGS: &[(&str, &str)] =
+    &[(TOKENS_SETTING, "test-onebuy-token,test-onebuy-token-old")];
+const WRONG_SETTINGS: &[(&str, &str)] = &[(TOKENS_SETTING, "not-the-token")];
+
+fn dev_settings(secret: &mut dyn FnMut(&str) -> String) -> Vec<(&'static str, String)> {
+    vec![(TOKENS_SETTING, secret(DEV_TOKEN_PREFIX))]
+}
+
+/// 1buy.io Wallet Pay (PROVIDERS.md §1).
+pub static WALLET_PAY: Descriptor = Descriptor {
+    id: ProviderId::ONEBUY_WALLET_PAY,
+    route: "/webhooks/onebuy/wallet-pay/{token}",
+    settings: SETTINGS,
+    build: |cfg| Ok(Arc::new(WalletPay::from_config(cfg)?)),
+    dev_settings,
+    test_settings: TEST_SETTINGS,
+    wrong_settings: WRONG_SETTINGS,
+};
+
+/// 1buy.io Checkout (PROVIDERS.md §2).
+pub static CHECKOUT: Descriptor = Descriptor {
+    id: ProviderId::ONEBUY_CHECKOUT,
+    route: "/webhooks/onebuy/checkout/{token}",
+    settings: SETTINGS,
+    build: |cfg| Ok(Arc::new(Checkout::from_config(cfg)?)),
+    dev_settings,
+    test_settings: TEST_SETTINGS,
+    wrong_settings: WRONG_SETTINGS,
+};
+
 /// The URL token (and optional api_key) check shared by both 1buy products.
 #[derive(Debug, Clone)]
 struct UrlAuth {
@@ -71,11 +117,9 @@ struct UrlAuth {
 
 impl UrlAuth {
     fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
-        let tokens = Config::require(&cfg.onebuy_tokens, "PAYHOOK_ONEBUY_TOKENS")?.clone();
-        Ok(UrlAuth {
-            tokens,
-            api_keys: cfg.onebuy_api_keys.clone(),
-        })
+        let api_keys = cfg.secrets(API_KEYS_SETTING)?;
+        let tokens = cfg.require_secrets(TOKENS_SETTING)?;
+        Ok(UrlAuth { tokens, api_keys })
     }
 
     /// Token first (nothing about the body is looked at before it passes),
@@ -247,12 +291,8 @@ fn looks_like_tx_hash(s: &str) -> bool {
 
 #[async_trait]
 impl Provider for WalletPay {
-    fn id(&self) -> ProviderId {
-        ProviderId::OnebuyWalletPay
-    }
-
-    fn route(&self) -> &'static str {
-        "/webhooks/onebuy/wallet-pay/{token}"
+    fn descriptor(&self) -> &'static Descriptor {
+        &WALLET_PAY
     }
 
     async fn verify(
@@ -316,7 +356,7 @@ impl Provider for WalletPay {
         }
 
         let mut ev = PaymentEvent::new(
-            ProviderId::OnebuyWalletPay,
+            ProviderId::ONEBUY_WALLET_PAY,
             "wallet-pay",
             provider_event,
             status,
@@ -487,12 +527,8 @@ struct CheckoutData {
 
 #[async_trait]
 impl Provider for Checkout {
-    fn id(&self) -> ProviderId {
-        ProviderId::OnebuyCheckout
-    }
-
-    fn route(&self) -> &'static str {
-        "/webhooks/onebuy/checkout/{token}"
+    fn descriptor(&self) -> &'static Descriptor {
+        &CHECKOUT
     }
 
     async fn verify(
@@ -516,7 +552,7 @@ impl Provider for Checkout {
         let dedupe_key = format!("{id}\n{kind}");
 
         let mut ev = PaymentEvent::new(
-            ProviderId::OnebuyCheckout,
+            ProviderId::ONEBUY_CHECKOUT,
             "checkout",
             kind,
             status,
@@ -579,12 +615,9 @@ mod tests {
 
     /// The futures here never wait on I/O: one poll finishes them.
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("verify should not wait"),
-        }
+        use futures_util::FutureExt as _;
+        f.now_or_never()
+            .unwrap_or_else(|| panic!("verify should not wait"))
     }
 
     fn list(s: &str) -> SecretList {

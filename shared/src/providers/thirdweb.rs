@@ -61,6 +61,7 @@
 //! (`COMPLETED:PARTIAL_SUCCESS`). The dedupe key is `{order}\n` + that
 //! string (*inferred*: order id + status, PROVIDERS.md §5).
 
+use super::Descriptor;
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Failure, Fiat, PaymentEvent, ProviderId, Status};
@@ -72,6 +73,7 @@ use crate::rejection::Rejection;
 use crate::secret::{SecretList, sign_hmac_sha256_hex};
 use async_trait::async_trait;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -82,6 +84,29 @@ pub const V2_TIMESTAMP_HEADER: &str = "x-timestamp";
 pub const V1_SIGNATURE_HEADER: &str = "x-pay-signature";
 pub const V1_TIMESTAMP_HEADER: &str = "x-pay-timestamp";
 
+impl ProviderId {
+    pub const THIRDWEB: ProviderId = ProviderId::new("thirdweb");
+}
+
+const SECRETS_SETTING: &str = "PAYHOOK_THIRDWEB_SECRETS";
+const TOLERANCE_SETTING: &str = "PAYHOOK_THIRDWEB_TOLERANCE_SECS";
+
+/// thirdweb's webhooks: `PAYHOOK_THIRDWEB_SECRETS` (newest first) turns them
+/// on; `PAYHOOK_THIRDWEB_TOLERANCE_SECS` (default 300) bounds the signed
+/// timestamp both ways.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    id: ProviderId::THIRDWEB,
+    route: "/webhooks/thirdweb",
+    settings: &[SECRETS_SETTING, TOLERANCE_SETTING],
+    build: |cfg| Ok(Arc::new(Thirdweb::from_config(cfg)?)),
+    dev_settings: |secret| vec![(SECRETS_SETTING, secret("dev-thirdweb"))],
+    test_settings: &[(
+        SECRETS_SETTING,
+        "test-thirdweb-secret,test-thirdweb-secret-old",
+    )],
+    wrong_settings: &[(SECRETS_SETTING, "not-the-secret")],
+};
+
 /// thirdweb Pay / Universal Bridge webhooks.
 #[derive(Debug, Clone)]
 pub struct Thirdweb {
@@ -91,8 +116,9 @@ pub struct Thirdweb {
 
 impl Thirdweb {
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
-        let secrets = Config::require(&cfg.thirdweb_secrets, "PAYHOOK_THIRDWEB_SECRETS")?.clone();
-        Ok(Thirdweb::new(secrets, cfg.thirdweb_tolerance))
+        let tolerance = Duration::from_secs(cfg.number(TOLERANCE_SETTING, 300)?);
+        let secrets = cfg.require_secrets(SECRETS_SETTING)?;
+        Ok(Thirdweb::new(secrets, tolerance))
     }
 
     pub fn new(secrets: SecretList, tolerance: Duration) -> Self {
@@ -173,12 +199,12 @@ fn shape(body: &serde_json::Value) -> Result<Shape, Unparsed> {
 
 #[async_trait]
 impl Provider for Thirdweb {
-    fn id(&self) -> ProviderId {
-        ProviderId::Thirdweb
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
-    fn route(&self) -> &'static str {
-        "/webhooks/thirdweb"
+    fn time_window(&self) -> Option<Duration> {
+        Some(self.tolerance)
     }
 
     async fn verify(&self, req: &Inbound<'_>, now: OffsetDateTime) -> Result<Authentic, Rejection> {
@@ -233,7 +259,7 @@ impl Provider for Thirdweb {
         // and ignores insignificant whitespace otherwise.
         let fingerprint = sha256(canonical::stringify(body).as_bytes());
         let mut ev = PaymentEvent::new(
-            ProviderId::Thirdweb,
+            ProviderId::THIRDWEB,
             n.product,
             n.provider_event.clone(),
             n.status,
@@ -875,12 +901,9 @@ mod tests {
     const KAT_SIG: &str = "6ad7c0ff6e42579d0d47e99be75ed9467c16d3677cec4bdaaef77f0253372fca";
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("verify should not wait"),
-        }
+        use futures_util::FutureExt as _;
+        f.now_or_never()
+            .unwrap_or_else(|| panic!("verify should not wait"))
     }
 
     fn at(secs: i64) -> OffsetDateTime {

@@ -44,14 +44,9 @@ use std::collections::HashMap;
 const KOYWE_SECRET: &str = "test-koywe-secret";
 const EIGHTPAY_CHAIN: &str = "bsc";
 
-/// The sample each provider's attacks start from.
-fn sample_file(p: ProviderId) -> &'static str {
-    match p {
-        ProviderId::Koywe => "sample.json",
-        ProviderId::Thirdweb => "v2-sample.json",
-        ProviderId::Eightpay => "one-time-payment.json",
-        ProviderId::OnebuyWalletPay | ProviderId::OnebuyCheckout => "sample.json",
-    }
+/// The sample each provider's attacks start from: its `cases.json` base.
+fn sample_file(p: ProviderId) -> String {
+    payhook_tests::base_case(p).file
 }
 
 /// A request as sent: body bytes, headers, path parameters.
@@ -67,7 +62,7 @@ struct Sent {
 /// them. Header names are lower-cased; a name given twice is joined with a
 /// comma, as API Gateway does.
 fn event(p: ProviderId, sent: &Sent) -> Value {
-    let mut ev = read_event(p, sample_file(p));
+    let mut ev = read_event(p, &sample_file(p));
     let mut headers = serde_json::Map::new();
     headers.insert("content-type".into(), "application/json".into());
     for (k, v) in &sent.headers {
@@ -176,7 +171,7 @@ impl Outcome {
 /// body (thirdweb signs the raw bytes; 1buy's URL token, with no api_key
 /// check configured in the tests): such a body is authentic and kept.
 fn proof_in_body(p: ProviderId) -> bool {
-    matches!(p, ProviderId::Koywe | ProviderId::Eightpay)
+    matches!(p, ProviderId::KOYWE | ProviderId::EIGHTPAY)
 }
 
 /// A body no reading of which can be trusted: 400 where the proof is
@@ -198,7 +193,7 @@ async fn send_on(h: Harness, p: ProviderId, sent: &Sent) -> Outcome {
 /// The members of `p`'s sample, freshly signed at the harness's "now", as
 /// a JSON object without the signature (Koywe) or the id (8Pay).
 fn base_members(h: &Harness, p: ProviderId) -> serde_json::Map<String, Value> {
-    let ev = read_event(p, sample_file(p));
+    let ev = read_event(p, &sample_file(p));
     let body = payhook_tests::event_body(&ev);
     let signed = h
         .provider(p)
@@ -258,7 +253,7 @@ fn zeros() -> String {
 fn finish(h: &Harness, p: ProviderId, text: &[u8], wrap: impl Fn(Vec<u8>) -> Vec<u8>) -> Sent {
     let js_reading = serde_json::from_slice::<Value>(text).ok();
     match p {
-        ProviderId::Koywe => {
+        ProviderId::KOYWE => {
             let sig = js_reading.map_or_else(zeros, |v| {
                 sign_hmac_sha256_hex(
                     &Secret::new(KOYWE_SECRET),
@@ -270,7 +265,7 @@ fn finish(h: &Harness, p: ProviderId, text: &[u8], wrap: impl Fn(Vec<u8>) -> Vec
                 ..Sent::default()
             }
         }
-        ProviderId::Eightpay => {
+        ProviderId::EIGHTPAY => {
             let id = js_reading
                 .map_or_else(zeros, |v| payhook::providers::eightpay::notification_id(&v));
             let full = prepend(text, &format!("\"id\":\"{id}\""));
@@ -370,7 +365,7 @@ fn agreement(
     // What a consumer receives: the published JSON, read exactly.
     let raw = &published["raw"];
     match p {
-        ProviderId::Koywe => {
+        ProviderId::KOYWE => {
             // What the server HMAC'd: JSON.stringify of the strict reading
             // of the body, without `signature`.
             let body = canonical::parse_strict(&sent.body).map_err(|e| format!("{ctx}: {e}"))?;
@@ -393,7 +388,7 @@ fn agreement(
                 return Err(format!("{ctx}: published raw does not re-verify"));
             }
         }
-        ProviderId::Eightpay => {
+        ProviderId::EIGHTPAY => {
             let id = raw["id"].as_str().unwrap_or_default();
             let api = h
                 .standin
@@ -502,7 +497,7 @@ fn duplicate_key_bodies(h: &Harness, p: ProviderId) -> Vec<(String, Sent)> {
     };
     out.push(("duplicate inside `data`".into(), finish(h, p, &text, same)));
     // Two `signature` members, one valid, for Koywe's body-borne signature.
-    if p == ProviderId::Koywe {
+    if p == ProviderId::KOYWE {
         let good = finish(h, p, &base, same).body;
         let bad = format!(",\"signature\":\"{}\"}}", zeros());
         let mut a = good.clone();
@@ -542,12 +537,12 @@ fn duplicate_key_bodies(h: &Harness, p: ProviderId) -> Vec<(String, Sent)> {
 #[tokio::test]
 async fn duplicate_keys_are_never_read_for_any_provider() {
     let mut n = 0;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let h = Harness::new().await;
         for (what, sent) in duplicate_key_bodies(&h, p) {
             let ctx = format!("{p}: {what}: {}", String::from_utf8_lossy(&sent.body));
             let h = Harness::new().await;
-            if p == ProviderId::Eightpay {
+            if p == ProviderId::EIGHTPAY {
                 // Register the API copy on this harness's stand-in.
                 finish_again(&h, p, &sent);
             }
@@ -571,7 +566,7 @@ async fn duplicate_keys_are_never_read_for_any_provider() {
 /// Register an 8Pay body with `h`'s API stand-in (bodies are built on one
 /// harness and sent on a fresh one).
 fn finish_again(h: &Harness, p: ProviderId, sent: &Sent) {
-    if p != ProviderId::Eightpay {
+    if p != ProviderId::EIGHTPAY {
         return;
     }
     if let Ok(v) = serde_json::from_slice::<Value>(&sent.body) {
@@ -645,7 +640,7 @@ fn malformed_bodies(base: &[u8]) -> Vec<(&'static str, Vec<u8>, bool)> {
 #[tokio::test]
 async fn malformed_bodies_are_never_read_for_any_provider() {
     let mut n = 0;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let h0 = Harness::new().await;
         let base = base_text(&h0, p);
         let mut cases: Vec<(String, Sent)> = Vec::new();
@@ -715,7 +710,7 @@ async fn odd_but_valid_values_publish_what_was_verified() {
         ),
     ];
     let mut failures = Vec::new();
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         for (what, lit) in &probes {
             let h = Harness::new().await;
             let base = base_text(&h, p);
@@ -744,7 +739,7 @@ async fn odd_but_valid_values_publish_what_was_verified() {
 /// the body, kept as text (`unparsed`) where the raw bytes are authentic.
 #[tokio::test]
 async fn integers_a_javascript_number_cannot_hold_are_never_read() {
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         for lit in [
             "9007199254740993",
             "-9007199254740993",
@@ -766,7 +761,7 @@ async fn integers_a_javascript_number_cannot_hold_are_never_read() {
 /// spelling must not change what is published.
 #[tokio::test]
 async fn koywe_respellings_share_a_signature_and_publish_the_signed_values() {
-    let p = ProviderId::Koywe;
+    let p = ProviderId::KOYWE;
     for (signed_lit, sent_lit) in [
         ("100", "100.0"),
         ("100", "1e2"),
@@ -814,11 +809,11 @@ async fn koywe_respellings_share_a_signature_and_publish_the_signed_values() {
 
 /// A Koywe body signed over `timeStamp = ts` (any text).
 fn koywe_at(h: &Harness, ts: &str) -> Sent {
-    let mut m = base_members(h, ProviderId::Koywe);
+    let mut m = base_members(h, ProviderId::KOYWE);
     m.insert("timeStamp".into(), ts.into());
     finish(
         h,
-        ProviderId::Koywe,
+        ProviderId::KOYWE,
         stringify(&Value::Object(m)).as_bytes(),
         same,
     )
@@ -896,7 +891,7 @@ async fn koywe_time_window() {
         let h = Harness::new().await;
         let sent = koywe_at(&h, &ts);
         let ctx = format!("koywe: {what} ({ts})");
-        let o = send_on(h, ProviderId::Koywe, &sent).await;
+        let o = send_on(h, ProviderId::KOYWE, &sent).await;
         if want == 200 {
             o.accepted(&ctx).await;
         } else if want == KEPT {
@@ -918,7 +913,7 @@ async fn koywe_time_window() {
 
 #[tokio::test]
 async fn replay_inside_the_window_is_a_duplicate_published_once() {
-    for p in [ProviderId::Koywe, ProviderId::Thirdweb] {
+    for p in [ProviderId::KOYWE, ProviderId::THIRDWEB] {
         let h = Harness::new().await;
         let sent = finish(&h, p, &base_text(&h, p), same);
         let app = h.app(p);
@@ -937,7 +932,7 @@ async fn replay_inside_the_window_is_a_duplicate_published_once() {
 fn with_signature(h: &Harness, p: ProviderId, f: &dyn Fn(&str) -> String) -> Sent {
     let mut sent = finish(h, p, &base_text(h, p), same);
     match p {
-        ProviderId::Koywe => {
+        ProviderId::KOYWE => {
             let v = canonical::parse_strict(&sent.body).unwrap_or_else(|e| panic!("{e}"));
             let sig = v["signature"].as_str().unwrap_or_default().to_owned();
             let text = String::from_utf8_lossy(&sent.body).into_owned();
@@ -994,7 +989,7 @@ async fn mangled_signatures_are_401() {
         ),
         ("64 KiB", Box::new(|s: &str| s.repeat(1024))),
     ];
-    for p in [ProviderId::Koywe, ProviderId::Thirdweb] {
+    for p in [ProviderId::KOYWE, ProviderId::THIRDWEB] {
         for (what, f) in &mangles {
             let h = Harness::new().await;
             let sent = with_signature(&h, p, f.as_ref());
@@ -1006,8 +1001,8 @@ async fn mangled_signatures_are_401() {
     // string: refused.
     for pad in [" ", "\t", "\n"] {
         let h = Harness::new().await;
-        let sent = with_signature(&h, ProviderId::Koywe, &|s: &str| format!("{pad}{s}{pad}"));
-        let o = send_on(h, ProviderId::Koywe, &sent).await;
+        let sent = with_signature(&h, ProviderId::KOYWE, &|s: &str| format!("{pad}{s}{pad}"));
+        let o = send_on(h, ProviderId::KOYWE, &sent).await;
         o.rejected(&format!("koywe: signature padded with {pad:?}"), 401)
             .await;
     }
@@ -1016,10 +1011,10 @@ async fn mangled_signatures_are_401() {
     // payhook sees it): the same signature.
     for pad in [" ", "\t"] {
         let h = Harness::new().await;
-        let sent = with_signature(&h, ProviderId::Thirdweb, &|s: &str| {
+        let sent = with_signature(&h, ProviderId::THIRDWEB, &|s: &str| {
             format!("{pad}{s}{pad}")
         });
-        let o = send_on(h, ProviderId::Thirdweb, &sent).await;
+        let o = send_on(h, ProviderId::THIRDWEB, &sent).await;
         o.accepted(&format!("thirdweb: signature padded with {pad:?}"))
             .await;
     }
@@ -1027,7 +1022,7 @@ async fn mangled_signatures_are_401() {
 
 /// thirdweb's signed sample at unix time `ts` (text, signed as sent).
 fn thirdweb_at(h: &Harness, ts: &str) -> Sent {
-    let body = base_text(h, ProviderId::Thirdweb);
+    let body = base_text(h, ProviderId::THIRDWEB);
     let secret = Secret::new("test-thirdweb-secret");
     let sig = sign_hmac_sha256_hex(&secret, &[ts.as_bytes(), b".", &body]);
     Sent {
@@ -1044,7 +1039,7 @@ fn thirdweb_at(h: &Harness, ts: &str) -> Sent {
 async fn thirdweb_time_window() {
     let h0 = Harness::new().await;
     let now = h0.clock_now().unix_timestamp();
-    let tol = i64::try_from(h0.config.thirdweb_tolerance.as_secs()).unwrap_or(300);
+    let tol = i64::try_from(h0.window(ProviderId::THIRDWEB).as_secs()).unwrap_or(300);
     for (what, ts, want) in [
         ("a second too old", (now - tol - 1).to_string(), 401),
         ("the epoch", "0".to_owned(), 401),
@@ -1065,7 +1060,7 @@ async fn thirdweb_time_window() {
         let h = Harness::new().await;
         let sent = thirdweb_at(&h, &ts);
         let ctx = format!("thirdweb: {what} ({ts})");
-        let o = send_on(h, ProviderId::Thirdweb, &sent).await;
+        let o = send_on(h, ProviderId::THIRDWEB, &sent).await;
         if want == 200 {
             o.accepted(&ctx).await;
         } else {
@@ -1076,7 +1071,7 @@ async fn thirdweb_time_window() {
 
 #[tokio::test]
 async fn comma_joined_and_repeated_headers_are_refused() {
-    let p = ProviderId::Thirdweb;
+    let p = ProviderId::THIRDWEB;
     let h0 = Harness::new().await;
     let good = finish(&h0, p, &base_text(&h0, p), same);
     let get = |name: &str| {
@@ -1189,7 +1184,7 @@ async fn comma_joined_and_repeated_headers_are_refused() {
 
 #[tokio::test]
 async fn oversized_headers_are_401_without_panic() {
-    let p = ProviderId::Thirdweb;
+    let p = ProviderId::THIRDWEB;
     let big = "a".repeat(64 * 1024);
     let digits = "1".repeat(64 * 1024);
     for (what, name, value) in [
@@ -1223,7 +1218,7 @@ async fn oversized_headers_are_401_without_panic() {
     o.rejected("thirdweb: 500 junk headers, no signature", 401)
         .await;
     // A 64 KiB 1buy token in the URL.
-    for p in [ProviderId::OnebuyWalletPay, ProviderId::OnebuyCheckout] {
+    for p in [ProviderId::ONEBUY_WALLET_PAY, ProviderId::ONEBUY_CHECKOUT] {
         let h = Harness::new().await;
         let mut sent = finish(&h, p, &base_text(&h, p), same);
         sent.params = vec![("token".into(), big.clone())];
@@ -1263,7 +1258,7 @@ async fn onebuy_tokens_wrong_in_any_way_are_401() {
         ("percent-encoded", token.replace('-', "%2D")),
         ("with a NUL", format!("{token}\0")),
     ];
-    for p in [ProviderId::OnebuyWalletPay, ProviderId::OnebuyCheckout] {
+    for p in [ProviderId::ONEBUY_WALLET_PAY, ProviderId::ONEBUY_CHECKOUT] {
         for (what, t) in &wrong {
             let h = Harness::new().await;
             let mut sent = finish(&h, p, &base_text(&h, p), same);
@@ -1340,7 +1335,7 @@ fn onebuy_token_comparison_is_constant_time_by_construction() {
 
 #[tokio::test]
 async fn eightpay_ids_wrong_in_any_way_are_401() {
-    let p = ProviderId::Eightpay;
+    let p = ProviderId::EIGHTPAY;
     let h0 = Harness::new().await;
     let base = base_text(&h0, p);
     let good = finish(&h0, p, &base, same);
@@ -1407,38 +1402,47 @@ async fn eightpay_ids_wrong_in_any_way_are_401() {
 
 #[test]
 fn empty_secret_entries_refuse_to_start_naming_the_setting() {
-    for name in [
-        "PAYHOOK_KOYWE_SECRETS",
-        "PAYHOOK_THIRDWEB_SECRETS",
-        "PAYHOOK_ONEBUY_TOKENS",
-        "PAYHOOK_ONEBUY_API_KEYS",
+    // Each provider reads (and checks) its own settings when it is built:
+    // a malformed one stops that provider's start-up, naming it.
+    let refused = |id: ProviderId, name: &str, value: &str| -> String {
+        let settings = payhook_tests::settings("http://127.0.0.1:9");
+        let cfg = Config::from_lookup(|k| {
+            if k == name {
+                Some(value.to_owned())
+            } else {
+                settings.get(k).cloned()
+            }
+        })
+        .unwrap_or_else(|e| panic!("{name}={value:?}: {e}"));
+        match payhook::providers::build(id, &cfg) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{id}: {name}={value:?} was accepted"),
+        }
+    };
+    for (id, name) in [
+        (ProviderId::KOYWE, "PAYHOOK_KOYWE_SECRETS"),
+        (ProviderId::THIRDWEB, "PAYHOOK_THIRDWEB_SECRETS"),
+        (ProviderId::ONEBUY_WALLET_PAY, "PAYHOOK_ONEBUY_TOKENS"),
+        (ProviderId::ONEBUY_CHECKOUT, "PAYHOOK_ONEBUY_API_KEYS"),
     ] {
         for value in [",", "a,,b", " , ", "a,", ",a", "a, ,b"] {
-            let e = Config::from_lookup(|k| (k == name).then(|| value.to_owned()))
-                .err()
-                .unwrap_or_else(|| panic!("{name}={value:?} was accepted"));
-            assert!(e.to_string().contains(name), "{name}={value:?}: {e}");
+            let e = refused(id, name, value);
+            assert!(e.contains(name), "{name}={value:?}: {e}");
         }
     }
     for value in ["bsc=", "=key", "bsc", "bsc=k,", ",bsc=k", "bsc= "] {
-        let e =
-            Config::from_lookup(|k| (k == "PAYHOOK_EIGHTPAY_API_KEYS").then(|| value.to_owned()))
-                .err()
-                .unwrap_or_else(|| panic!("PAYHOOK_EIGHTPAY_API_KEYS={value:?} was accepted"));
-        assert!(
-            e.to_string().contains("PAYHOOK_EIGHTPAY_API_KEYS"),
-            "{value:?}: {e}"
-        );
+        let e = refused(ProviderId::EIGHTPAY, "PAYHOOK_EIGHTPAY_API_KEYS", value);
+        assert!(e.contains("PAYHOOK_EIGHTPAY_API_KEYS"), "{value:?}: {e}");
     }
     // An empty (or blank) value set explicitly is refused when the
     // configuration is read, naming the setting: never an empty secret,
     // never silently "unset".
     for (id, name) in [
-        (ProviderId::Koywe, "PAYHOOK_KOYWE_SECRETS"),
-        (ProviderId::Thirdweb, "PAYHOOK_THIRDWEB_SECRETS"),
-        (ProviderId::OnebuyWalletPay, "PAYHOOK_ONEBUY_TOKENS"),
-        (ProviderId::OnebuyCheckout, "PAYHOOK_ONEBUY_TOKENS"),
-        (ProviderId::Eightpay, "PAYHOOK_EIGHTPAY_API_KEYS"),
+        (ProviderId::KOYWE, "PAYHOOK_KOYWE_SECRETS"),
+        (ProviderId::THIRDWEB, "PAYHOOK_THIRDWEB_SECRETS"),
+        (ProviderId::ONEBUY_WALLET_PAY, "PAYHOOK_ONEBUY_TOKENS"),
+        (ProviderId::ONEBUY_CHECKOUT, "PAYHOOK_ONEBUY_TOKENS"),
+        (ProviderId::EIGHTPAY, "PAYHOOK_EIGHTPAY_API_KEYS"),
     ] {
         for value in ["", "  "] {
             let e = match Config::from_lookup(|k| (k == name).then(|| value.to_owned())) {

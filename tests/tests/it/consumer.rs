@@ -149,7 +149,7 @@ impl Processor for Recorder {
 /// the pipeline (memory store), as the JSON payhook publishes.
 async fn published_events() -> Vec<PaymentEvent> {
     let h = Harness::new().await;
-    for p in payhook::ProviderId::ALL {
+    for p in payhook::ProviderId::all() {
         let app = h.app(p);
         for case in cases(p) {
             if case.expect == 200 && case.outcome.as_deref() == Some("accepted") {
@@ -165,7 +165,7 @@ async fn published_events() -> Vec<PaymentEvent> {
     let providers: BTreeSet<_> = events.iter().map(|e| e.provider).collect();
     assert_eq!(
         providers.len(),
-        payhook::ProviderId::ALL.len(),
+        payhook::ProviderId::all().count(),
         "{providers:?}"
     );
     events

@@ -2,6 +2,10 @@
 //! over real HTTP on 127.0.0.1 (moved here from the provider's unit tests
 //! when the HTTP client became a port: `payhook::providers::eightpay::api`).
 
+// Moved from the provider's unit tests, where `unwrap` is allowed: these are
+// test helpers too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use payhook::ConfigError;
 use payhook::canonical;
 use payhook::config::Config;
@@ -262,15 +266,17 @@ async fn missing_required_fields_are_unparsed_naming_them() {
             serde_json::json!({"type": "one-time", "event": "Payment", "data": {"receivers": {}}}),
             UnparsedReason::InvalidField,
         ),
-        (
-            serde_json::json!({"type": "fixed-recurring", "event": "Billing", "data": {"amount": true}}),
-            UnparsedReason::BadShape,
-        ),
     ] {
         let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
         let e = p.normalize(Verified::new(value(&signed)), NOW).unwrap_err();
         assert_eq!(e.reason, reason, "{body}: {e}");
     }
+    // A nested member of the wrong type is named by its path.
+    let body = serde_json::json!({"type": "fixed-recurring", "event": "Billing", "data": {"amount": true}});
+    let signed = p.sign(body.to_string().as_bytes(), NOW).unwrap().body;
+    let e = p.normalize(Verified::new(value(&signed)), NOW).unwrap_err();
+    assert_eq!(e.reason, UnparsedReason::InvalidField, "{e}");
+    assert_eq!(e.field.as_deref(), Some("data.amount"), "{e}");
 }
 
 /// Verified end to end, then unparsed: the pipeline keeps it (200) and

@@ -34,7 +34,7 @@ async fn concurrent_deliveries(name: &str, one_step: bool) {
     let store = Arc::new(SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}")));
     let outbox = Arc::new(SqliteOutbox::new(&store));
     let mut ids = Vec::new();
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let mut app = h.app_with(p, store.clone(), outbox.clone());
         if one_step {
             app = app.with_outbox_store(store.clone());
@@ -76,7 +76,7 @@ async fn concurrent_deliveries(name: &str, one_step: bool) {
     // and a changed payload under a published id is a conflict.
     let store = Arc::new(store);
     let outbox = Arc::new(SqliteOutbox::new(&store));
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let mut app = h.app_with(p, store.clone(), outbox.clone());
         if one_step {
             app = app.with_outbox_store(store.clone());
@@ -105,7 +105,7 @@ async fn one_write_path_takes_over_an_abandoned_claim() {
     let h = Harness::new().await;
     let store = Arc::new(SqliteStore::open(&temp_db("takeover")).unwrap_or_else(|e| panic!("{e}")));
     let outbox = Arc::new(SqliteOutbox::new(&store));
-    let p = ProviderId::Koywe;
+    let p = ProviderId::KOYWE;
     let case = valid_case(p);
     let rec = record_of(&h, p, &h.signed_event(p, &case)).await;
     let t0 = h.clock_now();
@@ -197,7 +197,7 @@ async fn sweeper_publishes_an_abandoned_claim_exactly_once() {
     let db = temp_db("sweeper");
     let store = Arc::new(SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}")));
     let outbox = Arc::new(SqliteOutbox::new(&store));
-    let p = ProviderId::Koywe;
+    let p = ProviderId::KOYWE;
     let case = valid_case(p);
     let ev = h.signed_event(p, &case);
     let rec = record_of(&h, p, &ev).await;

@@ -22,7 +22,7 @@ async fn stored_count(h: &Harness) -> usize {
 async fn every_case_of_every_provider() {
     let mut checked = 0;
     let mut all_published = Vec::new();
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let cases = cases(p);
         assert!(cases.len() >= 5, "{p}: too few cases");
         for case in cases {
@@ -119,7 +119,7 @@ async fn every_case_of_every_provider() {
     assert!(checked >= 60, "only {checked} cases checked");
     // Every fixture's published event validated against the schema above;
     // and every provider contributed accepted events.
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         assert!(
             all_published.iter().any(|e| e["provider"] == p.as_str()),
             "{p}: nothing accepted"
@@ -138,7 +138,7 @@ fn first_valid(p: ProviderId) -> payhook_tests::Case {
 #[tokio::test]
 async fn fifty_concurrent_identical_deliveries_publish_once() {
     let h = Arc::new(Harness::new().await);
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let app = Arc::new(h.app(p));
         let ev = Arc::new(h.signed_event(p, &first_valid(p)));
         let before = h.published().len();
@@ -167,7 +167,7 @@ async fn fifty_concurrent_identical_deliveries_publish_once() {
 }
 
 fn koywe_case(event_name: &str) -> payhook_tests::Case {
-    cases(ProviderId::Koywe)
+    cases(ProviderId::KOYWE)
         .into_iter()
         .find(|c| c.expect == 200 && c.provider_event.as_deref() == Some(event_name))
         .unwrap_or_else(|| panic!("no koywe case for {event_name}"))
@@ -187,7 +187,7 @@ fn with_order(ev: &serde_json::Value, order: &str) -> serde_json::Value {
 #[tokio::test]
 async fn out_of_order_delivery_never_moves_an_order_backwards() {
     let h = Harness::new().await;
-    let p = ProviderId::Koywe;
+    let p = ProviderId::KOYWE;
     let provider = h.provider(p);
     let app = h.app(p);
     let order = "order-out-of-order-1";
@@ -244,7 +244,7 @@ async fn out_of_order_delivery_never_moves_an_order_backwards() {
     assert_eq!((status, resp["status"].as_str()), (200, Some("accepted")));
     assert_eq!(order_status().await, Some((payhook::Status::Completed, 5)));
     // A refund moves it forward.
-    let later = cases(ProviderId::OnebuyCheckout);
+    let later = cases(ProviderId::ONEBUY_CHECKOUT);
     assert!(
         later
             .iter()
@@ -256,7 +256,7 @@ async fn out_of_order_delivery_never_moves_an_order_backwards() {
 #[tokio::test]
 async fn oversized_body_is_413_and_leaves_no_trace() {
     let h = Harness::new().await;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let app = h.app(p);
         let mut ev = h.signed_event(p, &first_valid(p));
         let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(256 * 1024));
@@ -271,7 +271,7 @@ async fn oversized_body_is_413_and_leaves_no_trace() {
 #[tokio::test]
 async fn wrong_method_is_405_with_allow() {
     let h = Harness::new().await;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let app = h.app(p);
         for method in ["GET", "PUT", "DELETE"] {
             let mut ev = h.signed_event(p, &first_valid(p));
@@ -290,7 +290,7 @@ async fn wrong_method_is_405_with_allow() {
 #[tokio::test]
 async fn bad_base64_is_400() {
     let h = Harness::new().await;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let app = h.app(p);
         let mut ev = h.signed_event(p, &first_valid(p));
         ev["body"] = "!!not base64!!".into();
@@ -315,7 +315,7 @@ fn faulty(h: &Harness, p: ProviderId) -> (payhook::App, Arc<FaultyStore>, Arc<Fa
 #[tokio::test]
 async fn claim_failure_is_503_and_the_retry_is_accepted() {
     let h = Harness::new().await;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let (app, store, _) = faulty(&h, p);
         let ev = h.signed_event(p, &first_valid(p));
         store.faults.claim.store(1, Ordering::SeqCst);
@@ -337,7 +337,7 @@ async fn claim_failure_is_503_and_the_retry_is_accepted() {
 #[tokio::test]
 async fn publish_failure_is_503_and_the_retry_publishes_once() {
     let h = Harness::new().await;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let (app, _, publisher) = faulty(&h, p);
         let ev = h.signed_event(p, &first_valid(p));
         let before = h.published().len();
@@ -365,7 +365,7 @@ async fn publish_failure_is_503_and_the_retry_publishes_once() {
 #[tokio::test]
 async fn crash_between_publish_and_complete_loses_nothing() {
     let h = Harness::new().await;
-    let p = ProviderId::Thirdweb;
+    let p = ProviderId::THIRDWEB;
     let (app, store, _) = faulty(&h, p);
     let ev = h.signed_event(p, &first_valid(p));
     // Publish succeeds, then neither complete nor the lease release reach the
@@ -411,7 +411,7 @@ async fn crash_between_publish_and_complete_loses_nothing() {
 #[tokio::test]
 async fn complete_failure_is_503_and_the_retry_completes() {
     let h = Harness::new().await;
-    let p = ProviderId::Koywe;
+    let p = ProviderId::KOYWE;
     let (app, store, _) = faulty(&h, p);
     let ev = h.signed_event(p, &first_valid(p));
     store.faults.complete.store(1, Ordering::SeqCst);

@@ -112,7 +112,7 @@ async fn capture_in_own_process() {
         .filter(|s| s.starts_with("test-"))
         .collect();
     let mut sent = 0;
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         for case in cases(p) {
             let ev = h.signed_event(p, &case);
             let body = event_body(&ev);

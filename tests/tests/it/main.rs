@@ -14,6 +14,7 @@ mod logs;
 mod moto;
 mod outbound;
 mod props;
+mod registry;
 mod runtime;
 mod unparsed;
 mod validation;

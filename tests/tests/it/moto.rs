@@ -132,7 +132,7 @@ impl Env {
 
 fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> PaymentEvent {
     let mut e = PaymentEvent::new(
-        ProviderId::Koywe,
+        ProviderId::KOYWE,
         "onramp",
         status.as_str(),
         status,
@@ -315,7 +315,7 @@ async fn order_status_only_moves_forward() {
             "after {id}"
         );
         assert_eq!(o.event_count, i as u64 + 1, "after {id}");
-        assert_eq!(o.provider, ProviderId::Koywe);
+        assert_eq!(o.provider, ProviderId::KOYWE);
         assert_eq!(o.order_id, "o1");
     }
 }
@@ -618,7 +618,7 @@ async fn every_provider_through_the_app_on_dynamodb_and_sqs() {
     let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
     let h = payhook_tests::Harness::new().await;
     let mut ids = Vec::new();
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let case = payhook_tests::cases(p)
             .into_iter()
             .find(|c| c.expect == 200 && c.outcome.as_deref().unwrap_or("accepted") == "accepted")
@@ -711,7 +711,7 @@ async fn thirdweb_sdk_payload_on_dynamodb_and_sqs_reaches_the_queue_once() {
     let store: Arc<dyn EventStore> = Arc::new(env.store.clone());
     let publisher: Arc<dyn Publisher> = Arc::new(SqsPublisher::new(sqs_client.clone(), &url));
     let h = payhook_tests::Harness::new().await;
-    let p = ProviderId::Thirdweb;
+    let p = ProviderId::THIRDWEB;
     let case = payhook_tests::cases(p)
         .into_iter()
         .find(|c| c.file == "sdk-test-onchain.json")

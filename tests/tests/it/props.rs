@@ -32,8 +32,7 @@ fn valid_events() -> &'static Vec<(ProviderId, serde_json::Value)> {
     static V: OnceLock<Vec<(ProviderId, serde_json::Value)>> = OnceLock::new();
     V.get_or_init(|| {
         let h = harness();
-        ProviderId::ALL
-            .into_iter()
+        ProviderId::all()
             .map(|p| {
                 let case = cases(p)
                     .into_iter()
@@ -79,7 +78,7 @@ proptest! {
         let status = runtime().block_on(async { h.send_event(&app, &with_body(ev, &bytes)).await.0 });
         prop_assert!(DOCUMENTED.contains(&status), "{p}: {status}");
         let stored = runtime().block_on(store.list_events(&EventFilter::default())).unwrap_or_default();
-        if matches!(p, ProviderId::OnebuyWalletPay | ProviderId::OnebuyCheckout) {
+        if matches!(*p, ProviderId::ONEBUY_WALLET_PAY | ProviderId::ONEBUY_CHECKOUT) {
             // 1buy signs nothing: the URL token (still valid in `ev`) is the
             // proof, so the bytes are authentic and kept as `unknown`.
             prop_assert_eq!(status, 200, "{}: authentic bytes refused", p);
@@ -118,7 +117,7 @@ proptest! {
     #[test]
     fn signed_arbitrary_bytes_are_kept(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let h = harness();
-        let p = ProviderId::Thirdweb;
+        let p = ProviderId::THIRDWEB;
         let store = std::sync::Arc::new(payhook::store::memory::MemoryStore::new());
         let app = h.app_with(p, store.clone(), h.publisher.clone());
         let signed = h.provider(p).sign(&bytes, h.clock_now()).unwrap_or_else(|e| panic!("{e}"));
@@ -139,7 +138,7 @@ proptest! {
         let (p, ev) = &valid_events()[idx];
         let status = send(*p, &with_body(ev, v.to_string().as_bytes()));
         prop_assert!(DOCUMENTED.contains(&status), "{p}: {status}");
-        prop_assert!(status != 200 || *p == ProviderId::OnebuyWalletPay || *p == ProviderId::OnebuyCheckout,
+        prop_assert!(status != 200 || *p == ProviderId::ONEBUY_WALLET_PAY || *p == ProviderId::ONEBUY_CHECKOUT,
             "{p}: unsigned JSON accepted");
     }
 }

@@ -26,7 +26,7 @@ async fn stored(h: &Harness) -> Vec<payhook::store::StoredEvent> {
 /// body for the others, which sign or look up the body.
 fn unauthenticated(h: &Harness, p: ProviderId, case: &Case) -> serde_json::Value {
     match p {
-        ProviderId::OnebuyWalletPay | ProviderId::OnebuyCheckout => {
+        ProviderId::ONEBUY_WALLET_PAY | ProviderId::ONEBUY_CHECKOUT => {
             let mut wrong = case.clone();
             wrong.sign = "wrong_secret".to_owned();
             h.signed_event(p, &wrong)
@@ -57,7 +57,7 @@ fn is_unparsed_case(c: &Case) -> bool {
 
 #[tokio::test]
 async fn every_provider_keeps_authentic_bodies_it_cannot_map() {
-    for p in ProviderId::ALL {
+    for p in ProviderId::all() {
         let kept: Vec<Case> = cases(p).into_iter().filter(is_unparsed_case).collect();
         assert!(
             !kept.is_empty(),

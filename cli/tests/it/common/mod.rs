@@ -5,14 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-/// The functions with webhook samples in `events/`.
-pub const FUNCTIONS: [&str; 5] = [
-    "onebuy-wallet-pay",
-    "onebuy-checkout",
-    "koywe",
-    "eightpay",
-    "thirdweb",
-];
+/// The functions with webhook samples in `events/`: every registered
+/// provider's.
+pub fn functions() -> Vec<&'static str> {
+    payhook::ProviderId::all().map(|p| p.as_str()).collect()
+}
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -49,7 +46,7 @@ pub fn first_valid_sample(function: &str) -> String {
 pub fn payhook(data_dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_payhook"));
     c.current_dir(repo()).arg("--data-dir").arg(data_dir);
-    for k in payhook::config::SETTING_NAMES {
+    for k in payhook::config::setting_names() {
         c.env_remove(k);
     }
     c.env_remove("PAYHOOK_BACKEND").env_remove("PAYHOOK_LISTEN");

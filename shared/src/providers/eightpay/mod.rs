@@ -29,7 +29,8 @@
 
 use super::de::decimal_string;
 use super::{
-    Authentic, Inbound, Normalized, Provider, Signed, Unparsed, Verified, from_body, sha256,
+    Authentic, Descriptor, Inbound, Normalized, Provider, Signed, Unparsed, Verified, from_body,
+    sha256,
 };
 use crate::canonical;
 use crate::config::{Config, ConfigError};
@@ -56,6 +57,194 @@ const MAX_API_BODY: usize = 1024 * 1024;
 /// The chains 8Pay serves (its WooCommerce plugin, v1.1.5). Which of them
 /// payhook serves is decided by `PAYHOOK_EIGHTPAY_API_KEYS`.
 pub const CHAINS: [&str; 5] = ["bsc", "ethereum", "polygon", "sandbox", "private"];
+
+impl ProviderId {
+    pub const EIGHTPAY: ProviderId = ProviderId::new("eightpay");
+}
+
+const API_KEYS_SETTING: &str = "PAYHOOK_EIGHTPAY_API_KEYS";
+const API_BASE_SETTING: &str = "PAYHOOK_EIGHTPAY_API_BASE";
+const API_BASES_SETTING: &str = "PAYHOOK_EIGHTPAY_API_BASES";
+const TIMEOUT_SETTING: &str = "PAYHOOK_EIGHTPAY_TIMEOUT_MS";
+
+/// 8Pay's API of every chain but `private`.
+pub const DEFAULT_API_BASE: &str = "https://api.8pay.network";
+/// 8Pay's API for its `private` chain (8Pay's WooCommerce plugin, v1.1.5).
+pub const DEFAULT_PRIVATE_API_BASE: &str = "https://api.8pay.tech";
+
+/// 8Pay's notifications, one URL per chain.
+pub static DESCRIPTOR: Descriptor = Descriptor {
+    id: ProviderId::EIGHTPAY,
+    route: "/webhooks/8pay/{chain}",
+    settings: &[
+        API_KEYS_SETTING,
+        API_BASE_SETTING,
+        API_BASES_SETTING,
+        TIMEOUT_SETTING,
+    ],
+    build: build_from_config,
+    dev_settings: |secret| {
+        let keys = CHAINS
+            .iter()
+            .map(|c| format!("{c}={}", secret("dev-8pay")))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![(API_KEYS_SETTING, keys)]
+    },
+    test_settings: &[
+        (
+            API_KEYS_SETTING,
+            "bsc=test-8pay-key-bsc,polygon=test-8pay-key-polygon",
+        ),
+        (TIMEOUT_SETTING, "1500"),
+    ],
+    // 8Pay signs nothing: a wrong signer is one whose API does not know
+    // the notification, which the tests arrange with the stand-in.
+    wrong_settings: &[],
+};
+
+#[cfg(feature = "eightpay-api")]
+fn build_from_config(cfg: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
+    Ok(Arc::new(EightPay::from_config(cfg)?))
+}
+
+#[cfg(not(feature = "eightpay-api"))]
+fn build_from_config(cfg: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
+    // Read (and check) the settings all the same, so that an unset key is
+    // still "not configured" rather than an error.
+    Settings::from_config(cfg)?;
+    Err(ConfigError::Invalid {
+        name: API_KEYS_SETTING,
+        why: "this binary is built without 8Pay's API client (feature eightpay-api)".into(),
+    })
+}
+
+/// 8Pay's settings, parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `PAYHOOK_EIGHTPAY_API_KEYS`: `chain=key,…` (chains lowercased).
+    pub keys: BTreeMap<String, Secret>,
+    /// `PAYHOOK_EIGHTPAY_API_BASE` (default `https://api.8pay.network`): the
+    /// API of every chain not in `api_bases`, no trailing slash.
+    pub api_base: String,
+    /// `PAYHOOK_EIGHTPAY_API_BASES`: `chain=url,…`, the API of single
+    /// chains. `private` is `https://api.8pay.tech` unless named here or
+    /// `PAYHOOK_EIGHTPAY_API_BASE` is set.
+    pub api_bases: BTreeMap<String, String>,
+    /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS` (default 3000).
+    pub timeout: Duration,
+}
+
+impl Settings {
+    /// Parse every 8Pay setting; the keys are required. A base named for a
+    /// chain that has no key is refused: it is most likely a misspelt chain.
+    pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
+        let base_set = cfg.value(API_BASE_SETTING);
+        let api_base = api_url(API_BASE_SETTING, base_set.unwrap_or(DEFAULT_API_BASE))?;
+        let mut api_bases = match cfg.value(API_BASES_SETTING) {
+            Some(v) => parse_api_bases(v)?,
+            None => BTreeMap::new(),
+        };
+        // The single base, when set, serves every chain (tests point it at a
+        // stand-in); else `private` has its own API, as in 8Pay's plugin.
+        if base_set.is_none() {
+            api_bases
+                .entry("private".to_owned())
+                .or_insert_with(|| DEFAULT_PRIVATE_API_BASE.to_owned());
+        }
+        let timeout = Duration::from_millis(cfg.number(TIMEOUT_SETTING, 3000)?);
+        let keys = match cfg.value(API_KEYS_SETTING) {
+            Some(v) => parse_keys(v)?,
+            None => {
+                return Err(ConfigError::Missing {
+                    name: API_KEYS_SETTING,
+                    hint: " (chain=key,chain=key)",
+                });
+            }
+        };
+        // `private` always has a base (its default), key or not.
+        if let Some(chain) = api_bases
+            .keys()
+            .find(|c| *c != "private" && !keys.contains_key(*c))
+        {
+            return Err(ConfigError::Invalid {
+                name: API_BASES_SETTING,
+                why: format!("chain {chain} has no key in {API_KEYS_SETTING}"),
+            });
+        }
+        Ok(Settings {
+            keys,
+            api_base,
+            api_bases,
+            timeout,
+        })
+    }
+
+    /// The API base that confirms notifications of `chain`.
+    pub fn api_base(&self, chain: &str) -> &str {
+        self.api_bases.get(chain).unwrap_or(&self.api_base)
+    }
+}
+
+/// `PAYHOOK_EIGHTPAY_API_KEYS`: `chain=key,chain=key`.
+fn parse_keys(v: &str) -> Result<BTreeMap<String, Secret>, ConfigError> {
+    let mut keys = BTreeMap::new();
+    for pair in v.split(',') {
+        let (chain, key) = pair.split_once('=').ok_or(ConfigError::Invalid {
+            name: API_KEYS_SETTING,
+            why: "expected chain=key,chain=key".into(),
+        })?;
+        let (chain, key) = (chain.trim(), key.trim());
+        if chain.is_empty() || key.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: API_KEYS_SETTING,
+                why: "empty chain or key".into(),
+            });
+        }
+        keys.insert(chain.to_ascii_lowercase(), Secret::new(key));
+    }
+    Ok(keys)
+}
+
+/// An API base from setting `name`: an http(s) URL, no trailing slash.
+fn api_url(name: &'static str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if host.is_none_or(str::is_empty) {
+        return Err(ConfigError::Invalid {
+            name,
+            why: "expected an http(s) URL".into(),
+        });
+    }
+    Ok(url.to_owned())
+}
+
+/// `PAYHOOK_EIGHTPAY_API_BASES`: `chain=url,chain=url` (chains lowercased,
+/// each named once).
+fn parse_api_bases(v: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let invalid = |why: String| ConfigError::Invalid {
+        name: API_BASES_SETTING,
+        why,
+    };
+    let mut bases = BTreeMap::new();
+    for pair in v.split(',').filter(|p| !p.trim().is_empty()) {
+        let (chain, url) = pair
+            .split_once('=')
+            .ok_or_else(|| invalid("expected chain=url,chain=url".into()))?;
+        let chain = chain.trim().to_ascii_lowercase();
+        if chain.is_empty() {
+            return Err(invalid("empty chain".into()));
+        }
+        let url = api_url(API_BASES_SETTING, url)
+            .map_err(|_| invalid(format!("the base of chain {chain} is not an http(s) URL")))?;
+        if bases.insert(chain.clone(), url).is_some() {
+            return Err(invalid(format!("chain {chain} is named twice")));
+        }
+    }
+    Ok(bases)
+}
 
 /// 8Pay webhook notifications (PROVIDERS.md §4).
 #[derive(Debug, Clone)]
@@ -112,40 +301,25 @@ impl EightPay {
 
     /// From `PAYHOOK_EIGHTPAY_API_KEYS` (required),
     /// `PAYHOOK_EIGHTPAY_API_BASE`, `PAYHOOK_EIGHTPAY_API_BASES` and
-    /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS`. A base named for a chain that has no
-    /// key is refused: it is most likely a misspelt chain.
+    /// `PAYHOOK_EIGHTPAY_TIMEOUT_MS` ([`Settings`]), asking 8Pay over
+    /// reqwest.
     #[cfg(feature = "eightpay-api")]
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
+        let settings = Settings::from_config(cfg)?;
         let api = api::ReqwestApi::new().map_err(|e| ConfigError::Invalid {
-            name: "PAYHOOK_EIGHTPAY_API_BASE",
+            name: API_BASE_SETTING,
             why: format!("cannot build the HTTP client: {e}"),
         })?;
-        EightPay::from_config_with(cfg, Arc::new(api))
+        EightPay::from_settings(settings, Arc::new(api))
     }
 
-    /// [`EightPay::from_config`] asking 8Pay through `api`.
-    pub fn from_config_with(
-        cfg: &Config,
+    /// The provider of `settings`, asking 8Pay through `api`.
+    pub fn from_settings(
+        settings: Settings,
         api: Arc<dyn NotificationApi>,
     ) -> Result<Self, ConfigError> {
-        let p = EightPay::new(
-            cfg.eightpay_api_keys.clone(),
-            cfg.eightpay_api_base.clone(),
-            cfg.eightpay_timeout,
-            api,
-        )?;
-        // `private` always has a base (its default), key or not.
-        if let Some(chain) = cfg
-            .eightpay_api_bases
-            .keys()
-            .find(|c| *c != "private" && !p.keys.contains_key(*c))
-        {
-            return Err(ConfigError::Invalid {
-                name: "PAYHOOK_EIGHTPAY_API_BASES",
-                why: format!("chain {chain} has no key in PAYHOOK_EIGHTPAY_API_KEYS"),
-            });
-        }
-        Ok(p.with_api_bases(cfg.eightpay_api_bases.clone()))
+        let p = EightPay::new(settings.keys, settings.api_base, settings.timeout, api)?;
+        Ok(p.with_api_bases(settings.api_bases))
     }
 
     /// The chains this instance serves.
@@ -360,12 +534,8 @@ fn unix(s: Option<&str>) -> Option<OffsetDateTime> {
 
 #[async_trait]
 impl Provider for EightPay {
-    fn id(&self) -> ProviderId {
-        ProviderId::Eightpay
-    }
-
-    fn route(&self) -> &'static str {
-        "/webhooks/8pay/{chain}"
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
     }
 
     async fn verify(
@@ -458,7 +628,7 @@ impl Provider for EightPay {
             .unwrap_or_else(|| n.id.clone());
 
         let mut event = PaymentEvent::new(
-            ProviderId::Eightpay,
+            ProviderId::EIGHTPAY,
             n.kind.clone(),
             n.event.clone(),
             status,
@@ -564,5 +734,122 @@ impl Provider for EightPay {
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
             params: vec![("chain".to_owned(), chain)],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_config(&Config::from_lookup(|k| m.get(k).cloned())?)
+    }
+
+    const KEYS: (&str, &str) = (API_KEYS_SETTING, "bsc=k1,Sandbox=k2");
+
+    #[test]
+    fn defaults_and_required_keys() {
+        let s = settings(&[KEYS]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.api_base, DEFAULT_API_BASE);
+        assert_eq!(s.api_base("private"), DEFAULT_PRIVATE_API_BASE);
+        assert_eq!(s.timeout, Duration::from_millis(3000));
+        assert_eq!(
+            s.keys.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["bsc", "sandbox"]
+        );
+        assert!(matches!(
+            settings(&[]),
+            Err(ConfigError::Missing {
+                name: API_KEYS_SETTING,
+                ..
+            })
+        ));
+        for bad in ["bsc", "bsc=", "=k"] {
+            assert!(
+                matches!(
+                    settings(&[(API_KEYS_SETTING, bad)]),
+                    Err(ConfigError::Invalid {
+                        name: API_KEYS_SETTING,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        // An invalid timeout is an error even before the keys are looked at.
+        assert!(matches!(
+            settings(&[(TIMEOUT_SETTING, "soon")]),
+            Err(ConfigError::Invalid {
+                name: TIMEOUT_SETTING,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn api_bases_per_chain() {
+        let s = settings(&[
+            KEYS,
+            (
+                API_BASES_SETTING,
+                " BSC=https://bsc.example/ , sandbox=http://127.0.0.1:9",
+            ),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.api_bases,
+            BTreeMap::from([
+                ("bsc".to_owned(), "https://bsc.example".to_owned()),
+                ("private".to_owned(), DEFAULT_PRIVATE_API_BASE.to_owned()),
+                ("sandbox".to_owned(), "http://127.0.0.1:9".to_owned()),
+            ])
+        );
+        // The single base, when set, is every chain's default, `private`'s too.
+        let s = settings(&[KEYS, (API_BASE_SETTING, "http://127.0.0.1:1/")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.api_base, "http://127.0.0.1:1");
+        assert!(s.api_bases.is_empty());
+        let s = settings(&[
+            KEYS,
+            (API_BASE_SETTING, "http://127.0.0.1:1"),
+            (API_BASES_SETTING, "private=https://p.example"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.api_bases["private"], "https://p.example");
+        for bad in [
+            "bsc",
+            "=https://x.example",
+            "bsc=ftp://x.example",
+            "bsc=https://",
+            "bsc=https://a.example,BSC=https://b.example",
+            "polygon=https://x.example",
+        ] {
+            let e = settings(&[KEYS, (API_BASES_SETTING, bad)]).err();
+            assert!(
+                matches!(
+                    e,
+                    Some(ConfigError::Invalid {
+                        name: API_BASES_SETTING,
+                        ..
+                    })
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+        let e = settings(&[KEYS, (API_BASE_SETTING, "api.8pay.network")]).err();
+        assert!(
+            matches!(
+                e,
+                Some(ConfigError::Invalid {
+                    name: API_BASE_SETTING,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
     }
 }
