@@ -88,13 +88,7 @@ async fn backend_parts(
             None,
         )),
         Backend::Aws => {
-            // The SDK's full environment (profiles, SSO, …) on a
-            // developer's machine, through the functions' HTTPS client
-            // trusting the system's certificate store.
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .http_client(payhook_aws::system_roots_https_client())
-                .load()
-                .await;
+            let sdk = payhook_aws::sdk_config().await;
             let (store, publisher) = payhook_aws::aws_backend(cfg, &sdk).await?;
             Ok((store, publisher, None))
         }

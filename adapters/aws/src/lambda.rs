@@ -59,8 +59,11 @@ pub async fn validation_app() -> Result<payhook::koywe_callback::Validator, Star
         name: "PAYHOOK_TABLE",
         hint: " (the DynamoDB table holding USER# items)",
     })?;
-    let store =
-        crate::dynamodb::DynamoStore::new(crate::dynamodb_client(&sdk), table, cfg.retention_days);
+    let store = crate::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table,
+        cfg.retention_days,
+    );
     Ok(payhook::koywe_callback::Validator::from_config(
         &cfg,
         Arc::new(store),

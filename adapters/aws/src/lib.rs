@@ -15,23 +15,18 @@ pub mod sqs;
 
 use crate::dynamodb::DynamoStore;
 use crate::sqs::SqsPublisher;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::shared::IntoShared;
-use aws_smithy_types::retry::RetryConfig;
-use aws_types::SdkConfig;
-use aws_types::region::Region;
 use payhook::config::{Config, ConfigError};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -68,131 +63,59 @@ pub enum AwsSetupError {
     SecretValueType { secret_id: String, key: String },
 }
 
-/// The SDK configuration of a Lambda function, built from the variables
-/// Lambda sets, without `aws-config` (its provider chains — profile files,
-/// SSO, STS web identity, ECS, IMDS — are code a function never runs: on
-/// Lambda the region and the role's credentials are environment
-/// variables):
+/// The SDK configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL*`…), for the CLI: the SDK's default HTTPS client,
+/// which trusts the system's certificate store.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The SDK configuration of a Lambda function: the same settings as
+/// [`sdk_config`] (`AWS_ENDPOINT_URL*`, retries, timeouts, profile…), with
+/// what costs time on a cold start taken out:
 ///
-/// - the region from `AWS_REGION`, else `AWS_DEFAULT_REGION`;
-/// - the credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-///   `AWS_SESSION_TOKEN` (a request without them fails naming the missing
-///   credentials);
-/// - `AWS_ENDPOINT_URL` for every service (moto), and
-///   `AWS_ENDPOINT_URL_DYNAMODB`, `_SQS`, `_SECRETS_MANAGER` per service
-///   ([`endpoint_for`], applied where each client is made);
-/// - the SDK's standard retries (3 attempts) and default timeouts;
-/// - the HTTPS client trusts the Mozilla root certificates compiled into
-///   the binary ([`lambda_https_client`]) instead of reading every file of
+/// - the HTTPS client trusts the Mozilla root certificates compiled into the
+///   binary ([`lambda_https_client`]) instead of reading every file of
 ///   `/etc/ssl/certs` (~5 ms), and builds its connector at the first
-///   request.
-pub fn lambda_sdk_config() -> SdkConfig {
+///   request instead of once per SDK client;
+/// - the region and the credentials come straight from the variables Lambda
+///   sets ([`LambdaEnv`]) instead of building the default provider chains
+///   (profile, web identity, ECS, IMDS). The chains check these variables
+///   first, so the outcome is the same; without them the chains are used.
+pub async fn lambda_sdk_config() -> SdkConfig {
     let env = LambdaEnv::from_lookup(|k| std::env::var(k).ok());
-    sdk_config_from(&env, lambda_https_client())
-}
-
-/// [`lambda_sdk_config`] from `env`, with `http` as the HTTPS client.
-pub fn sdk_config_from(env: &LambdaEnv, http: SharedHttpClient) -> SdkConfig {
-    let mut b = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(http)
-        .retry_config(RetryConfig::standard())
-        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()));
-    if let Some(region) = &env.region {
-        b = b.region(Region::new(region.clone()));
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(lambda_https_client());
+    if let Some(region) = env.region {
+        loader = loader.region(Region::new(region));
     }
-    if let Some(c) = &env.credentials {
-        b = b.credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            c.access_key_id.clone(),
-            c.secret_access_key.expose(),
-            c.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "environment",
-        )));
+    if env.env_credentials {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
-    if let Some(url) = &env.endpoint_url {
-        b = b.endpoint_url(url.clone());
-    }
-    b.build()
+    loader.load().await
 }
 
-/// The endpoint of one service: `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
-/// `DYNAMODB`, `SQS`, `SECRETS_MANAGER`), as the SDK's environment
-/// configuration reads it; `None` keeps the configuration's.
-pub fn endpoint_for(service: &str) -> Option<String> {
-    std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// The DynamoDB client of `sdk` (with `AWS_ENDPOINT_URL_DYNAMODB`).
-pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk);
-    if let Some(url) = endpoint_for("DYNAMODB") {
-        conf = conf.endpoint_url(url);
-    }
-    let conf = conf.build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-/// The SQS client of `sdk` (with `AWS_ENDPOINT_URL_SQS`).
-pub fn sqs_client(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
-    let mut conf = aws_sdk_sqs::config::Builder::from(sdk);
-    if let Some(url) = endpoint_for("SQS") {
-        conf = conf.endpoint_url(url);
-    }
-    let conf = conf.build();
-    aws_sdk_sqs::Client::from_conf(conf)
-}
-
-/// The Secrets Manager client of `sdk` (with
-/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
-pub fn secrets_client(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
-    let mut conf = aws_sdk_secretsmanager::config::Builder::from(sdk);
-    if let Some(url) = endpoint_for("SECRETS_MANAGER") {
-        conf = conf.endpoint_url(url);
-    }
-    let conf = conf.build();
-    aws_sdk_secretsmanager::Client::from_conf(conf)
-}
-
-/// The credentials in a Lambda function's environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: payhook::secret::Secret,
-    pub session_token: Option<payhook::secret::Secret>,
-}
-
-/// What a Lambda function's environment says about the region, the
-/// credentials and the endpoint (empty values count as unset).
+/// What a Lambda function's environment says about the region and the
+/// credentials (empty values count as unset).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LambdaEnv {
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION` (the order of the SDK's
     /// environment region provider).
     pub region: Option<String>,
-    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (both set), with
-    /// `AWS_SESSION_TOKEN` (the function's role, on Lambda).
-    pub credentials: Option<EnvCredentials>,
-    /// `AWS_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are both set (with
+    /// `AWS_SESSION_TOKEN`, the function's role, on Lambda): the SDK's
+    /// environment credentials provider answers, as the first link of the
+    /// default chain would.
+    pub env_credentials: bool,
 }
 
 impl LambdaEnv {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-        let credentials = match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => Some(EnvCredentials {
-                access_key_id: id,
-                secret_access_key: payhook::secret::Secret::new(secret),
-                session_token: get("AWS_SESSION_TOKEN").map(payhook::secret::Secret::new),
-            }),
-            _ => None,
-        };
         LambdaEnv {
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
-            credentials,
-            endpoint_url: get("AWS_ENDPOINT_URL"),
+            env_credentials: get("AWS_ACCESS_KEY_ID").is_some()
+                && get("AWS_SECRET_ACCESS_KEY").is_some(),
         }
     }
 }
@@ -233,7 +156,7 @@ impl LazyHttpsClient {
             };
             aws_smithy_http_client::Builder::new()
                 .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::Ring,
+                    tls::rustls_provider::CryptoMode::AwsLc,
                 ))
                 .tls_context(tls)
                 .build_https()
@@ -257,17 +180,6 @@ impl HttpClient for LazyHttpsClient {
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         Some(ConnectorMetadata::new("hyper", Some(Cow::Borrowed("1.x"))))
     }
-}
-
-/// The same hyper/rustls (ring) client trusting the system's certificate
-/// store: `payhook serve --backend aws` on a developer's machine (a
-/// TLS-inspecting proxy's CA is trusted there).
-pub fn system_roots_https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https()
 }
 
 /// The `webpki-root-certs` certificates as one PEM bundle (what the SDK's
@@ -294,7 +206,7 @@ pub async fn load_secret_settings(
     sdk: &SdkConfig,
     secret_id: &str,
 ) -> Result<BTreeMap<String, String>, AwsSetupError> {
-    let client = secrets_client(sdk);
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
     let out = client
         .get_secret_value()
         .secret_id(secret_id)
@@ -361,7 +273,7 @@ pub async fn config_from_env_and_secret() -> Result<(Config, SdkConfig), AwsSetu
 /// Like [`config_from_env_and_secret`] without requiring the table and the
 /// queue (the user-validation function needs only the table).
 pub async fn settings_from_env_and_secret() -> Result<(Config, SdkConfig), AwsSetupError> {
-    let sdk = lambda_sdk_config();
+    let sdk = lambda_sdk_config().await;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let cfg = match env(SECRETS_ID_VAR) {
         Some(id) => {
@@ -407,8 +319,12 @@ pub async fn aws_backend(
     sdk: &SdkConfig,
 ) -> Result<(Arc<DynamoStore>, Arc<SqsPublisher>), AwsSetupError> {
     let (table, queue_url) = require_aws(cfg)?;
-    let store = DynamoStore::new(dynamodb_client(sdk), table, cfg.retention_days);
-    let publisher = SqsPublisher::new(sqs_client(sdk), queue_url);
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table,
+        cfg.retention_days,
+    );
+    let publisher = SqsPublisher::new(aws_sdk_sqs::Client::new(sdk), queue_url);
     Ok((Arc::new(store), Arc::new(publisher)))
 }
 
@@ -470,56 +386,23 @@ mod tests {
             ("AWS_SESSION_TOKEN", "token"),
         ]);
         assert_eq!(lambda.region.as_deref(), Some("eu-west-1"));
-        let c = lambda
-            .credentials
-            .clone()
-            .unwrap_or_else(|| panic!("no credentials"));
-        assert_eq!(c.access_key_id, "AKID");
-        assert_eq!(c.secret_access_key.expose(), "secret");
-        assert_eq!(
-            c.session_token.map(|t| t.expose().to_owned()).as_deref(),
-            Some("token")
-        );
-        assert_eq!(lambda.endpoint_url, None);
+        assert!(lambda.env_credentials);
         // AWS_DEFAULT_REGION when AWS_REGION is unset or empty.
         let fallback = env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-east-2")]);
         assert_eq!(fallback.region.as_deref(), Some("us-east-2"));
-        // Half a key pair, or an empty secret: no credentials.
-        assert!(env(&[("AWS_ACCESS_KEY_ID", "AKID")]).credentials.is_none());
+        // Half a key pair, or an empty secret: the default chain decides.
+        assert!(!env(&[("AWS_ACCESS_KEY_ID", "AKID")]).env_credentials);
         assert!(
-            env(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "")])
-                .credentials
-                .is_none()
+            !env(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "")]).env_credentials
         );
-        let moto = env(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]);
-        assert_eq!(moto.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        // Nothing set: the default chains for both.
         assert_eq!(
             env(&[]),
             LambdaEnv {
                 region: None,
-                credentials: None,
-                endpoint_url: None,
+                env_credentials: false
             }
         );
-    }
-
-    #[test]
-    fn the_sdk_config_carries_the_environment() {
-        let env = LambdaEnv::from_lookup(|k| {
-            match k {
-                "AWS_REGION" => Some("eu-west-1"),
-                "AWS_ACCESS_KEY_ID" => Some("AKID"),
-                "AWS_SECRET_ACCESS_KEY" => Some("secret"),
-                "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:9"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        });
-        let sdk = sdk_config_from(&env, lambda_https_client());
-        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
-        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:9"));
-        assert!(sdk.credentials_provider().is_some());
-        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
     }
 
     #[test]
