@@ -48,6 +48,7 @@ pub fn moto_endpoint() -> String {
 /// SDK configuration for moto at `endpoint` (us-east-1, test credentials).
 pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(payhook_aws::lambda_https_client())
         .endpoint_url(endpoint)
         .region(ddb::config::Region::new("us-east-1"))
         .credentials_provider(ddb::config::Credentials::new(

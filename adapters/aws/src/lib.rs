@@ -64,10 +64,25 @@ pub enum AwsSetupError {
 }
 
 /// The SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL*`…), for the CLI: the SDK's default HTTPS client,
-/// which trusts the system's certificate store.
+/// `AWS_ENDPOINT_URL*`, profiles…), for the CLI: the hyper/rustls (ring)
+/// client trusting the system's certificate store
+/// ([`system_roots_https_client`]).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(system_roots_https_client())
+        .load()
+        .await
+}
+
+/// The same hyper/rustls (ring) client as [`lambda_https_client`], trusting
+/// the system's certificate store: `payhook serve --backend aws` on a
+/// developer's machine (a TLS-inspecting proxy's CA is trusted there).
+pub fn system_roots_https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// The SDK configuration of a Lambda function: the same settings as
@@ -121,7 +136,7 @@ impl LambdaEnv {
 }
 
 /// The HTTPS client of the Lambda functions' SDK clients: the SDK's own
-/// hyper/rustls (aws-lc) connector, trusting only the Mozilla root set
+/// hyper/rustls (ring) connector, trusting only the Mozilla root set
 /// compiled into the binary (`webpki-root-certs`, which holds Amazon's
 /// roots), so certificates are verified as before without file I/O.
 ///
@@ -156,7 +171,7 @@ impl LazyHttpsClient {
             };
             aws_smithy_http_client::Builder::new()
                 .tls_provider(tls::Provider::Rustls(
-                    tls::rustls_provider::CryptoMode::AwsLc,
+                    tls::rustls_provider::CryptoMode::Ring,
                 ))
                 .tls_context(tls)
                 .build_https()
