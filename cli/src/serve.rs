@@ -310,7 +310,7 @@ async fn webhook(
     let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
-            return Reply::error(413, "body too large")
+            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
@@ -330,7 +330,7 @@ async fn validate(
     let bytes = match axum::body::to_bytes(body, koywe_callback::MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return Reply::error(413, "body too large")
+            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
@@ -366,13 +366,16 @@ async fn shed(
     let bytes = match tokio::time::timeout(limit.body_timeout, read).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
-            return Reply::error(413, "body too large")
+            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
         Err(_) => {
-            let mut r =
-                Reply::error(408, "body not received in time").to_http::<axum::body::Body>();
+            let mut r = Reply::error(
+                http::StatusCode::REQUEST_TIMEOUT,
+                "body not received in time",
+            )
+            .to_http::<axum::body::Body>();
             r.headers_mut().insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
@@ -384,7 +387,11 @@ async fn shed(
     match limit.slots.try_acquire() {
         Ok(_permit) => next.run(req).await,
         Err(_) => {
-            let mut r = Reply::error(503, "overloaded, retry later").to_http::<axum::body::Body>();
+            let mut r = Reply::error(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded, retry later",
+            )
+            .to_http::<axum::body::Body>();
             r.headers_mut().insert(
                 http::header::RETRY_AFTER,
                 http::HeaderValue::from_static("1"),

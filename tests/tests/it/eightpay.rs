@@ -441,7 +441,7 @@ async fn each_chain_asks_its_own_api_base() {
     // Registered with the bsc API only: polygon's API does not know it.
     bsc_api.insert("polygon", value(SAMPLE.as_bytes()));
     let e = verify(&p, "polygon", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "not_confirmed"));
     poly_api.insert("polygon", value(SAMPLE.as_bytes()));
     let n = p
         .normalize(verify(&p, "polygon", SAMPLE.as_bytes()).await.unwrap(), NOW)
@@ -460,7 +460,7 @@ async fn id_mismatch_is_refused_before_asking_8pay() {
     api.insert("bsc", value(SAMPLE.as_bytes()));
     let tampered = SAMPLE.replacen(r#""amount":"5""#, r#""amount":"500""#, 1);
     let e = verify(&p, "bsc", tampered.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "bad_id"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "bad_id"));
     // The stand-in would have confirmed nothing anyway; prove we did not
     // even ask: a hanging API would have made this a 503.
     api.set_mode(Mode::Hang);
@@ -476,7 +476,7 @@ async fn id_mismatch_is_refused_before_asking_8pay() {
         ),
     ] {
         let e = verify(&p, "bsc", bad_id.as_bytes()).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (401, "bad_id"));
+        assert_eq!((e.status.as_u16(), e.kind), (401, "bad_id"));
     }
 }
 
@@ -484,7 +484,7 @@ async fn id_mismatch_is_refused_before_asking_8pay() {
 async fn not_registered_or_different_copy_is_not_confirmed() {
     let (p, api) = setup(Duration::from_secs(2)).await;
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "not_confirmed"));
     // Registered on another chain only.
     api.insert("polygon", value(SAMPLE.as_bytes()));
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
@@ -498,7 +498,7 @@ async fn not_registered_or_different_copy_is_not_confirmed() {
         other,
     );
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "not_confirmed"));
     // Same members in another order: the same JSON value.
     let mut reordered = serde_json::Map::new();
     let v = value(SAMPLE.as_bytes());
@@ -515,11 +515,11 @@ async fn api_errors_and_timeouts_are_503() {
     api.insert("bsc", value(SAMPLE.as_bytes()));
     api.set_mode(Mode::Fail500);
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api"));
     api.set_mode(Mode::Hang);
     let started = std::time::Instant::now();
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api"));
     assert!(started.elapsed() < Duration::from_secs(2));
     api.set_mode(Mode::Normal);
     verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap();
@@ -534,7 +534,7 @@ async fn unreachable_api_is_503() {
         .unwrap();
     let p = eightpay_new(keys(), format!("http://{addr}"), Duration::from_secs(1)).unwrap();
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api"));
 }
 
 #[tokio::test]
@@ -544,7 +544,7 @@ async fn a_wrong_api_key_is_503_not_401() {
     let wrong = BTreeMap::from([("bsc".to_owned(), Secret::new("revoked-key"))]);
     let p = eightpay_new(wrong, format!("http://{addr}"), Duration::from_secs(2)).unwrap();
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api_auth"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api_auth"));
 }
 
 #[tokio::test]
@@ -553,7 +553,11 @@ async fn unknown_chain_and_chain_mismatch() {
     api.insert("bsc", value(SAMPLE.as_bytes()));
     for chain in ["tron", "BSC", ""] {
         let e = verify(&p, chain, SAMPLE.as_bytes()).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (401, "unknown_chain"), "{chain}");
+        assert_eq!(
+            (e.status.as_u16(), e.kind),
+            (401, "unknown_chain"),
+            "{chain}"
+        );
     }
     let headers = http::HeaderMap::new();
     let params = HashMap::new();
@@ -581,13 +585,17 @@ async fn unknown_chain_and_chain_mismatch() {
     api.insert("bsc", value(&on_polygon.body));
     api.set_mode(Mode::Hang);
     let e = verify(&p, "bsc", &on_polygon.body).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "chain_mismatch"), "before asking");
+    assert_eq!(
+        (e.status.as_u16(), e.kind),
+        (401, "chain_mismatch"),
+        "before asking"
+    );
     for chain in [Value::from(56), Value::Null, Value::from("BSC")] {
         let mut v = value(SAMPLE.as_bytes());
         v["chain"] = chain;
         let s = p.sign(v.to_string().as_bytes(), NOW).unwrap();
         let e = verify(&p, "bsc", &s.body).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (401, "chain_mismatch"), "{v}");
+        assert_eq!((e.status.as_u16(), e.kind), (401, "chain_mismatch"), "{v}");
     }
     api.set_mode(Mode::Normal);
     api.insert("polygon", value(&on_polygon.body));
