@@ -56,8 +56,9 @@ pub async fn backend(
     Ok((store, publisher))
 }
 
-/// [`backend`], plus the store that records, publishes and completes a new
-/// event in one write when the publisher is its own outbox (embedded).
+/// [`backend`], plus the recorder that records, publishes and completes a
+/// new event in one write when the publisher is the store's own outbox
+/// (embedded).
 async fn backend_parts(
     kind: Backend,
     data_dir: &std::path::Path,
@@ -66,7 +67,7 @@ async fn backend_parts(
     (
         Arc<dyn Store>,
         Arc<dyn Publisher>,
-        Option<Arc<dyn payhook::store::OutboxStore>>,
+        Option<Arc<dyn payhook::pipeline::Recorder>>,
     ),
     CliError,
 > {
@@ -113,7 +114,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     let dev_standin = settings.uses_dev_standin();
     let cfg = settings.config_for(&format!("http://{addr}"))?;
-    let (backend_store, publisher, one_step) =
+    let (backend_store, publisher, recorder) =
         backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
     let store: Arc<dyn EventStore> = backend_store.clone();
     let limits = Limits::from(&cfg);
@@ -126,8 +127,8 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
                 let route = p.route();
                 lines.push(format!("  POST {}", show_route(&*p, &settings)));
                 let mut app = App::new(p, store.clone(), publisher.clone(), limits);
-                if let Some(s) = &one_step {
-                    app = app.with_outbox_store(s.clone());
+                if let Some(r) = &recorder {
+                    app = app.with_recorder(r.clone());
                 }
                 let app = Arc::new(app);
                 router = router.route(route, any(webhook).with_state(app));

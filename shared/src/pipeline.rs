@@ -12,12 +12,16 @@ use crate::metrics::{self, Count};
 use crate::providers::{Authentic, Inbound, Normalized, Provider};
 use crate::publish::Publisher;
 use crate::rejection::Rejection;
-use crate::store::{Claim, EventRecord, EventStore, OutboxStore};
+use crate::store::{EventRecord, EventStore};
 use http::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+
+pub mod recorder;
+
+pub use recorder::{ClaimThenPublish, RecordError, Recorded, Recorder};
 
 /// Where time comes from (fixed in tests so fixtures never expire).
 pub trait Clock: Send + Sync {
@@ -253,13 +257,10 @@ impl Outcome {
 /// One webhook function: a provider wired to a store and a publisher.
 pub struct App {
     pub provider: Arc<dyn Provider>,
-    pub store: Arc<dyn EventStore>,
-    pub publisher: Arc<dyn Publisher>,
+    /// Records and publishes each authentic delivery (see [`Recorder`]).
+    pub recorder: Arc<dyn Recorder>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
-    /// Set when `publisher` is an outbox inside `store`'s database: claim,
-    /// publish and complete are then one write (see [`OutboxStore`]).
-    pub one_step: Option<Arc<dyn OutboxStore>>,
 }
 
 /// What happened to one request (for the log line and metrics).
@@ -280,19 +281,17 @@ impl App {
     ) -> Self {
         App {
             provider,
-            store,
-            publisher,
+            recorder: Arc::new(ClaimThenPublish::new(store, publisher)),
             clock: Arc::new(SystemClock),
             limits,
-            one_step: None,
         }
     }
 
-    /// Record, publish and complete new events in one write through `store`,
-    /// whose outbox must be this app's publisher (the embedded backend:
-    /// `SqliteStore` + `SqliteOutbox::new(&store)`).
-    pub fn with_outbox_store(mut self, store: Arc<dyn OutboxStore>) -> Self {
-        self.one_step = Some(store);
+    /// Record and publish through `recorder` instead of claim → publish →
+    /// complete over the store and publisher given to [`App::new`] (the
+    /// embedded backend: `SqliteStore`, one transaction per delivery).
+    pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.recorder = recorder;
         self
     }
 
@@ -356,45 +355,25 @@ impl App {
             trace.status = Some(event.status.as_str());
             trace.unparsed = event.unparsed.as_ref().map(|u| u.reason.as_str());
             let rec = EventRecord::new(&event, &normalized.fingerprint);
-            let claimed = match &self.one_step {
-                Some(s) => s
-                    .claim_publish_complete(&rec, now, self.limits.lease)
-                    .await
-                    .map(|c| (c, true)),
-                None => self
-                    .store
-                    .claim(&rec, now, self.limits.lease)
-                    .await
-                    .map(|c| (c, false)),
-            };
-            match claimed {
-                Err(e) => {
-                    tracing::error!(provider = %provider, event_id = %rec.event_id, error = %e, "claim failed");
-                    Outcome::StoreUnavailable
-                }
-                Ok((Claim::Conflict, _)) => {
+            let recorded = self
+                .recorder
+                .record(&rec, &event, now, self.limits.lease, &*self.clock)
+                .await;
+            match recorded {
+                Ok(Recorded::Published) => Outcome::Accepted,
+                Ok(Recorded::Duplicate) => Outcome::Duplicate,
+                // Durably recorded by a concurrent delivery, which (or the
+                // sweeper) publishes it.
+                Ok(Recorded::InFlight) => Outcome::DuplicateInFlight,
+                Ok(Recorded::Conflict) => {
                     tracing::warn!(provider = %provider, event_id = %rec.event_id, "same event id, different payload");
                     Outcome::Conflict
                 }
-                Ok((Claim::Duplicate, _)) => Outcome::Duplicate,
-                // Durably recorded by a concurrent delivery, which (or the
-                // sweeper) publishes it.
-                Ok((Claim::InFlight, _)) => Outcome::DuplicateInFlight,
-                Ok((Claim::New | Claim::TakenOver, true)) => Outcome::Accepted,
-                Ok((Claim::New | Claim::TakenOver, false)) => {
-                    match publish_and_complete(
-                        &*self.store,
-                        &*self.publisher,
-                        &rec,
-                        &event,
-                        self.clock.now(),
-                    )
-                    .await
-                    {
-                        Ok(()) => Outcome::Accepted,
-                        Err(stage) => Outcome::PublishFailed(stage),
-                    }
+                Err(RecordError::Claim(e)) => {
+                    tracing::error!(provider = %provider, event_id = %rec.event_id, error = %e, "claim failed");
+                    Outcome::StoreUnavailable
                 }
+                Err(RecordError::Publish(stage)) => Outcome::PublishFailed(stage),
             }
         };
         let reply = outcome.reply(trace.event_id.unwrap_or(""));

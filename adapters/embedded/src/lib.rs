@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use payhook::event::{PaymentEvent, ProviderId, Status};
+use payhook::pipeline::{Clock, RecordError, Recorded, Recorder};
 use payhook::publish::{PublishError, Publisher};
 use payhook::store::{
     Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
@@ -446,15 +447,14 @@ fn order_forward_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<()
     Ok(())
 }
 
-#[async_trait]
-impl payhook::store::OutboxStore for SqliteStore {
+impl SqliteStore {
     /// The embedded backend's whole write for one webhook in ONE durable
     /// step: claim `rec`; when the claim is [`Claim::New`] or
     /// [`Claim::TakenOver`], also add its outbox row (the embedded
     /// "publish", same file) and mark it published with its order moved
     /// forward. All in one transaction, so either everything is on disk or
     /// nothing is. Other outcomes write nothing.
-    async fn claim_publish_complete(
+    pub async fn claim_publish_complete(
         &self,
         rec: &EventRecord,
         now: OffsetDateTime,
@@ -494,6 +494,28 @@ impl payhook::store::OutboxStore for SqliteStore {
             self.published.insert(&rec.event_id, &rec.payload_sha256);
         }
         Ok(outcome)
+    }
+}
+
+/// The embedded [`Recorder`]: one transaction per delivery
+/// ([`SqliteStore::claim_publish_complete`]), the outbox row being the
+/// publication; the app's store must be this store and its outbox
+/// ([`SqliteOutbox::new`]) the publisher the sweeper uses.
+#[async_trait]
+impl Recorder for SqliteStore {
+    async fn record(
+        &self,
+        rec: &EventRecord,
+        _event: &PaymentEvent,
+        now: OffsetDateTime,
+        lease: Duration,
+        _clock: &dyn Clock,
+    ) -> Result<Recorded, RecordError> {
+        let claim = self
+            .claim_publish_complete(rec, now, lease)
+            .await
+            .map_err(RecordError::Claim)?;
+        Ok(Recorded::settled(claim).unwrap_or(Recorded::Published))
     }
 }
 

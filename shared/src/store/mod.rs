@@ -202,21 +202,6 @@ pub trait EventStore: Send + Sync {
     async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError>;
 }
 
-/// A store whose publisher is an outbox in the same database (the embedded
-/// store): the claim, the publish and the completion of a new event are one
-/// durable write instead of three.
-#[async_trait]
-pub trait OutboxStore: Send + Sync {
-    /// Claim `rec`; on [`Claim::New`] or [`Claim::TakenOver`] also publish it
-    /// to the outbox and complete it, atomically.
-    async fn claim_publish_complete(
-        &self,
-        rec: &EventRecord,
-        now: OffsetDateTime,
-        lease: Duration,
-    ) -> Result<Claim, StoreError>;
-}
-
 /// Does `ev` pass `f`? (for adapters that filter in memory).
 pub fn matches(
     f: &EventFilter,
