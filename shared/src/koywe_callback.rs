@@ -291,6 +291,7 @@ pub struct Validator {
     pub default_allow: bool,
     pub clock: Arc<dyn Clock>,
     cache: Option<Cache>,
+    counters: crate::metrics::Counters,
 }
 
 /// The route of the callback.
@@ -330,7 +331,14 @@ impl Validator {
                 ttl: cache,
                 entries: Mutex::new(HashMap::new()),
             }),
+            counters: crate::metrics::Counters::default(),
         }
+    }
+
+    /// What this validator counted (each also in the process-wide
+    /// [`crate::metrics::total`]).
+    pub fn counts(&self) -> &crate::metrics::Counters {
+        &self.counters
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -406,7 +414,8 @@ impl Validator {
         let elapsed = started.elapsed();
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let (count, reason) = outcome.count();
-        crate::metrics::record("koywe-validation", count, 1, reason, Some(elapsed));
+        self.counters
+            .record("koywe-validation", count, 1, reason, Some(elapsed));
         tracing::info!(
             target: "payhook::validation",
             auth = self.auth.method(),

@@ -261,6 +261,7 @@ pub struct App {
     pub recorder: Arc<dyn Recorder>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    counters: metrics::Counters,
 }
 
 /// What happened to one request (for the log line and metrics).
@@ -284,7 +285,14 @@ impl App {
             recorder: Arc::new(ClaimThenPublish::new(store, publisher)),
             clock: Arc::new(SystemClock),
             limits,
+            counters: metrics::Counters::default(),
         }
+    }
+
+    /// What this app counted (each also in the process-wide
+    /// [`metrics::total`]).
+    pub fn counts(&self) -> &metrics::Counters {
+        &self.counters
     }
 
     /// Record and publish through `recorder` instead of claim → publish →
@@ -380,9 +388,11 @@ impl App {
         let elapsed = started.elapsed();
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let (count, reason) = outcome.count();
-        metrics::record(provider.as_str(), count, 1, reason, Some(elapsed));
+        self.counters
+            .record(provider.as_str(), count, 1, reason, Some(elapsed));
         if let (Count::Accepted, Some(why)) = (count, trace.unparsed) {
-            metrics::record(provider.as_str(), Count::Unparsed, 1, Some(why), None);
+            self.counters
+                .record(provider.as_str(), Count::Unparsed, 1, Some(why), None);
         }
         tracing::info!(
             target: "payhook::webhook",

@@ -6,8 +6,8 @@
 //! is still a 401 that leaves nothing behind. The template alarms on the
 //! metric.
 //!
-//! One test in its own binary: the metric totals are process-wide, so no
-//! other test may run beside it.
+//! The counts read are the app's own ([`payhook::App::counts`]), so the
+//! other tests of the binary may run beside it.
 
 use payhook::ProviderId;
 use payhook::metrics::{self, Count};
@@ -70,12 +70,13 @@ async fn every_provider_keeps_authentic_bodies_it_cannot_map() {
 
             // Unauthenticated first: 401, nothing stored or published,
             // nothing counted as unparsed.
-            let before = metrics::total(Count::Unparsed);
+            let before = app.counts().get(Count::Unparsed);
             let (status, body, _) = h.send_event(&app, &unauthenticated(&h, p, &case)).await;
             assert_eq!(status, 401, "{ctx}: {body}");
             assert!(stored(&h).await.is_empty(), "{ctx}: a 401 left a trace");
             assert!(h.published().is_empty(), "{ctx}: a 401 published");
-            assert_eq!(metrics::total(Count::Unparsed), before, "{ctx}");
+            assert_eq!(app.counts().get(Count::Unparsed), before, "{ctx}");
+            assert_eq!(app.counts().get(Count::Rejected), 1, "{ctx}");
 
             // Authentic: kept.
             let ev = h.signed_event(p, &case);
@@ -84,7 +85,7 @@ async fn every_provider_keeps_authentic_bodies_it_cannot_map() {
             assert_eq!(body["status"], "accepted", "{ctx}: {body}");
             let event_id = body["event_id"].as_str().unwrap_or_default().to_owned();
             assert_eq!(
-                metrics::total(Count::Unparsed),
+                app.counts().get(Count::Unparsed),
                 before + 1,
                 "{ctx}: not counted"
             );
@@ -125,7 +126,15 @@ async fn every_provider_keeps_authentic_bodies_it_cannot_map() {
             );
             assert_eq!(body["event_id"], event_id.as_str(), "{ctx}");
             assert_eq!(h.published().len(), 1, "{ctx}: duplicate published");
-            assert_eq!(metrics::total(Count::Unparsed), before + 1, "{ctx}");
+            assert_eq!(app.counts().get(Count::Unparsed), before + 1, "{ctx}");
+            assert_eq!(
+                (
+                    app.counts().get(Count::Accepted),
+                    app.counts().get(Count::Duplicate)
+                ),
+                (1, 1),
+                "{ctx}"
+            );
         }
     }
 }
