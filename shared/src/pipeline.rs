@@ -7,7 +7,7 @@
 //! the retry safe.
 
 use crate::event::event_id;
-use crate::event::{PaymentEvent, Status, Unparsed};
+use crate::event::{PaymentEvent, Status, Unparsed, UnparsedReason};
 use crate::metrics::{self, Count};
 use crate::providers::{Authentic, Inbound, Normalized, Provider};
 use crate::publish::Publisher;
@@ -354,15 +354,29 @@ impl App {
                 },
                 Authentic::Unreadable(why) => unparsed_event(&*self.provider, body, why, now),
             };
-            let mut event = normalized.event;
-            event.event_id = event_id(provider, &normalized.dedupe_key);
+            let (event, rec) = match record_of(provider, normalized) {
+                Ok(kept) => kept,
+                Err(e) => {
+                    // The mapped event has a value the published schema
+                    // cannot carry (a time outside RFC 3339's years): keep
+                    // the authentic body as unparsed rather than refuse it.
+                    tracing::warn!(provider = %provider, error = %e, "event not serializable, kept as unparsed");
+                    let why = Unparsed::new(UnparsedReason::InvalidField);
+                    match record_of(provider, unparsed_event(&*self.provider, body, why, now)) {
+                        Ok(kept) => kept,
+                        Err(e) => {
+                            tracing::error!(provider = %provider, error = %e, "unparsed event not serializable");
+                            break 'done Outcome::EncodeFailed;
+                        }
+                    }
+                }
+            };
             event_id_buf.clone_from(&event.event_id);
             order_buf.clone_from(&event.order_id);
             trace.event_id = Some(&event_id_buf);
             trace.order_id = Some(&order_buf);
             trace.status = Some(event.status.as_str());
             trace.unparsed = event.unparsed.as_ref().map(|u| u.reason.as_str());
-            let rec = EventRecord::new(&event, &normalized.fingerprint);
             let recorded = self
                 .recorder
                 .record(&rec, &event, now, self.limits.lease, &*self.clock)
@@ -408,6 +422,17 @@ impl App {
         );
         reply
     }
+}
+
+/// The event of `n` with its id, and its store record (its published JSON).
+fn record_of(
+    provider: crate::ProviderId,
+    n: Normalized,
+) -> Result<(PaymentEvent, EventRecord), serde_json::Error> {
+    let mut event = n.event;
+    event.event_id = event_id(provider, &n.dedupe_key);
+    let rec = EventRecord::new(&event, &n.fingerprint)?;
+    Ok((event, rec))
 }
 
 /// Prefix of the order id of an unparsed event. Followed by the event id, it

@@ -1007,7 +1007,7 @@ mod tests {
         );
         let mut without_raw = e.clone();
         without_raw.raw = serde_json::Value::Null;
-        let text = without_raw.to_json();
+        let text = without_raw.to_json().unwrap_or_else(|e| panic!("{e}"));
         for pii in [
             "Jane Q. Public",
             "1990-04-12",

@@ -26,17 +26,19 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
-    pub fn new(event: &PaymentEvent, fingerprint: &[u8; 32]) -> Self {
-        EventRecord {
+    /// The record of `event`; fails when the event cannot be serialized
+    /// (see [`PaymentEvent::to_json`]).
+    pub fn new(event: &PaymentEvent, fingerprint: &[u8; 32]) -> Result<Self, serde_json::Error> {
+        Ok(EventRecord {
             event_id: event.event_id.clone(),
             provider: event.provider,
             order_id: event.order_id.clone(),
             status: event.status,
             provider_event: event.provider_event.clone(),
             payload_sha256: hex::encode(fingerprint),
-            event_json: event.to_json(),
+            event_json: event.to_json()?,
             received_at: event.received_at,
-        }
+        })
     }
 }
 

@@ -188,7 +188,7 @@ async fn record_of(
         .unwrap_or_else(|e| panic!("{e}"));
     let mut event = n.event;
     event.event_id = payhook::event::event_id(p, &n.dedupe_key);
-    payhook::store::EventRecord::new(&event, &n.fingerprint)
+    payhook::store::EventRecord::new(&event, &n.fingerprint).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]
