@@ -56,8 +56,9 @@ pub async fn backend(
     Ok((store, publisher))
 }
 
-/// [`backend`], plus the store that records, publishes and completes a new
-/// event in one write when the publisher is its own outbox (embedded).
+/// [`backend`], plus the recorder that records, publishes and completes a
+/// new event in one write when the publisher is the store's own outbox
+/// (embedded).
 async fn backend_parts(
     kind: Backend,
     data_dir: &std::path::Path,
@@ -66,7 +67,7 @@ async fn backend_parts(
     (
         Arc<dyn Store>,
         Arc<dyn Publisher>,
-        Option<Arc<dyn payhook::store::OutboxStore>>,
+        Option<Arc<dyn payhook::pipeline::Recorder>>,
     ),
     CliError,
 > {
@@ -113,7 +114,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     let dev_standin = settings.uses_dev_standin();
     let cfg = settings.config_for(&format!("http://{addr}"))?;
-    let (backend_store, publisher, one_step) =
+    let (backend_store, publisher, recorder) =
         backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
     let store: Arc<dyn EventStore> = backend_store.clone();
     let limits = Limits::from(&cfg);
@@ -126,8 +127,8 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
                 let route = p.route();
                 lines.push(format!("  POST {}", show_route(&*p, &settings)));
                 let mut app = App::new(p, store.clone(), publisher.clone(), limits);
-                if let Some(s) = &one_step {
-                    app = app.with_outbox_store(s.clone());
+                if let Some(r) = &recorder {
+                    app = app.with_recorder(r.clone());
                 }
                 let app = Arc::new(app);
                 router = router.route(route, any(webhook).with_state(app));
@@ -312,7 +313,7 @@ async fn webhook(
     let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
-            return Reply::error(413, "body too large")
+            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
@@ -332,7 +333,7 @@ async fn validate(
     let bytes = match axum::body::to_bytes(body, koywe_callback::MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return Reply::error(413, "body too large")
+            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
@@ -368,13 +369,16 @@ async fn shed(
     let bytes = match tokio::time::timeout(limit.body_timeout, read).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
-            return Reply::error(413, "body too large")
+            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
         Err(_) => {
-            let mut r =
-                Reply::error(408, "body not received in time").to_http::<axum::body::Body>();
+            let mut r = Reply::error(
+                http::StatusCode::REQUEST_TIMEOUT,
+                "body not received in time",
+            )
+            .to_http::<axum::body::Body>();
             r.headers_mut().insert(
                 http::header::CONNECTION,
                 http::HeaderValue::from_static("close"),
@@ -386,7 +390,11 @@ async fn shed(
     match limit.slots.try_acquire() {
         Ok(_permit) => next.run(req).await,
         Err(_) => {
-            let mut r = Reply::error(503, "overloaded, retry later").to_http::<axum::body::Body>();
+            let mut r = Reply::error(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded, retry later",
+            )
+            .to_http::<axum::body::Body>();
             r.headers_mut().insert(
                 http::header::RETRY_AFTER,
                 http::HeaderValue::from_static("1"),

@@ -156,7 +156,7 @@ fn finish(p: &dyn Provider, verified: Verified) -> EventRecord {
     };
     let mut event = n.event;
     event.event_id = event_id(p.id(), &n.dedupe_key);
-    EventRecord::new(&event, &n.fingerprint)
+    EventRecord::new(&event, &n.fingerprint).unwrap_or_else(|e| panic!("{}: to_json: {e}", p.id()))
 }
 
 /// 8Pay's local part: strict parse, `id` recomputation and comparison,

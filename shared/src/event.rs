@@ -335,10 +335,11 @@ impl PaymentEvent {
         }
     }
 
-    /// The published JSON.
-    pub fn to_json(&self) -> String {
-        // Serializing a struct of strings, enums and a `Value` cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+    /// The published JSON. Fails when a time is outside RFC 3339's years
+    /// 0000-9999 (an 8Pay `timestamp` of Unix seconds can be); the pipeline
+    /// then keeps the delivery as unparsed.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 }
 

@@ -13,10 +13,12 @@
 //! | store unavailable | 503 | never a guess |
 
 use crate::config::{Config, ConfigError};
+use crate::metrics::Count;
 use crate::pipeline::{Clock, Reply, SystemClock};
 use crate::secret::{Secret, SecretList, ct_eq};
 use crate::users::{Decision, UserRecord, UserStore, email_hash, normalize_email};
 use base64::Engine as _;
+use http::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -289,6 +291,7 @@ pub struct Validator {
     pub default_allow: bool,
     pub clock: Arc<dyn Clock>,
     cache: Option<Cache>,
+    counters: crate::metrics::Counters,
 }
 
 /// The route of the callback.
@@ -328,7 +331,14 @@ impl Validator {
                 ttl: cache,
                 entries: Mutex::new(HashMap::new()),
             }),
+            counters: crate::metrics::Counters::default(),
         }
+    }
+
+    /// What this validator counted (each also in the process-wide
+    /// [`crate::metrics::total`]).
+    pub fn counts(&self) -> &crate::metrics::Counters {
+        &self.counters
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -346,18 +356,15 @@ impl Validator {
         let started = Instant::now();
         let mut hash = String::new();
         let mut decision_reason = "";
-        let (reply, outcome) = 'done: {
+        let outcome = 'done: {
             if method != http::Method::POST {
-                break 'done (
-                    Reply::error(405, "only POST is accepted"),
-                    "method_not_allowed",
-                );
+                break 'done Outcome::MethodNotAllowed;
             }
             if body.len() > MAX_BODY_BYTES {
-                break 'done (Reply::error(413, "body too large"), "too_large");
+                break 'done Outcome::TooLarge;
             }
             if let Err(why) = self.auth.check(headers, self.clock.now()) {
-                break 'done (Reply::error(401, "caller authentication failed"), why);
+                break 'done Outcome::Unauthenticated(why);
             }
             let email = match crate::canonical::parse_strict(body) {
                 Ok(v) => match v
@@ -366,19 +373,9 @@ impl Validator {
                     .and_then(normalize_email)
                 {
                     Some(e) => e,
-                    None => {
-                        break 'done (
-                            Reply::error(400, "missing or invalid field `email`"),
-                            "bad_email",
-                        );
-                    }
+                    None => break 'done Outcome::BadEmail,
                 },
-                Err(_) => {
-                    break 'done (
-                        Reply::error(400, "body is not a JSON object"),
-                        "malformed_json",
-                    );
-                }
+                Err(_) => break 'done Outcome::MalformedJson,
             };
             hash = email_hash(&email);
             let found = match self.cache.as_ref().and_then(|c| c.get(&email)) {
@@ -393,10 +390,7 @@ impl Validator {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "user lookup failed");
-                        break 'done (
-                            Reply::error(503, "user store unavailable, retry later"),
-                            "store_unavailable",
-                        );
+                        break 'done Outcome::StoreUnavailable;
                     }
                 },
             };
@@ -414,34 +408,107 @@ impl Validator {
                     self.default_allow
                 }
             };
-            let reply = Reply {
-                status: 200,
-                body: serde_json::Value::Bool(allow),
-                allow_post: false,
-            };
-            (reply, if allow { "allow" } else { "deny" })
+            if allow { Outcome::Allow } else { Outcome::Deny }
         };
+        let reply = outcome.reply();
         let elapsed = started.elapsed();
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let count = match outcome {
-            "allow" => crate::metrics::Count::ValidationAllow,
-            "deny" => crate::metrics::Count::ValidationDeny,
-            "store_unavailable" => crate::metrics::Count::StoreFailed,
-            _ => crate::metrics::Count::Rejected,
-        };
-        let reason = (count == crate::metrics::Count::Rejected).then_some(outcome);
-        crate::metrics::record("koywe-validation", count, 1, reason, Some(elapsed));
+        let (count, reason) = outcome.count();
+        self.counters
+            .record("koywe-validation", count, 1, reason, Some(elapsed));
         tracing::info!(
             target: "payhook::validation",
             auth = self.auth.method(),
-            outcome,
+            outcome = outcome.as_str(),
             reason = decision_reason,
             email_sha256 = %hash,
-            code = reply.status,
+            code = reply.status.as_u16(),
             latency_us,
             "user validation"
         );
         reply
+    }
+}
+
+/// How one validation call ended. Decides, in one place, the reply, the
+/// `outcome` of the log line and the metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered `true`.
+    Allow,
+    /// Answered `false`.
+    Deny,
+    MethodNotAllowed,
+    TooLarge,
+    /// The caller's credentials failed; carries the log label
+    /// (`missing_credentials`, `bad_credentials`, `expired_token`, …).
+    Unauthenticated(&'static str),
+    BadEmail,
+    MalformedJson,
+    /// The user lookup failed: never a guess.
+    StoreUnavailable,
+}
+
+impl Outcome {
+    /// The `outcome` field of the log line (and the `reason` of a
+    /// rejection's metric).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::TooLarge => "too_large",
+            Outcome::Unauthenticated(why) => why,
+            Outcome::BadEmail => "bad_email",
+            Outcome::MalformedJson => "malformed_json",
+            Outcome::StoreUnavailable => "store_unavailable",
+        }
+    }
+
+    /// The metric this outcome counts, with its `reason` dimension.
+    pub fn count(self) -> (Count, Option<&'static str>) {
+        match self {
+            Outcome::Allow => (Count::ValidationAllow, None),
+            Outcome::Deny => (Count::ValidationDeny, None),
+            Outcome::StoreUnavailable => (Count::StoreFailed, None),
+            Outcome::MethodNotAllowed
+            | Outcome::TooLarge
+            | Outcome::Unauthenticated(_)
+            | Outcome::BadEmail
+            | Outcome::MalformedJson => (Count::Rejected, Some(self.as_str())),
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Outcome::Allow | Outcome::Deny => StatusCode::OK,
+            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Outcome::BadEmail | Outcome::MalformedJson => StatusCode::BAD_REQUEST,
+            Outcome::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The reply: the decision as a JSON boolean, or the error.
+    pub fn reply(self) -> Reply {
+        let reason = match self {
+            Outcome::Allow | Outcome::Deny => {
+                return Reply {
+                    status: self.status(),
+                    body: serde_json::Value::Bool(self == Outcome::Allow),
+                    allow_post: false,
+                };
+            }
+            Outcome::MethodNotAllowed => "only POST is accepted",
+            Outcome::TooLarge => "body too large",
+            Outcome::Unauthenticated(_) => "caller authentication failed",
+            Outcome::BadEmail => "missing or invalid field `email`",
+            Outcome::MalformedJson => "body is not a JSON object",
+            Outcome::StoreUnavailable => "user store unavailable, retry later",
+        };
+        Reply::error(self.status(), reason)
     }
 }
 

@@ -128,6 +128,33 @@ pub fn total(count: Count) -> u64 {
     TOTALS[count as usize].load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The counts of one component (one [`crate::App`], one validator): what
+/// it recorded, observable without the other components of the process
+/// (tests running side by side). Every observation also goes to the
+/// process-wide [`total`] and the EMF line ([`record`]).
+#[derive(Debug, Default)]
+pub struct Counters([std::sync::atomic::AtomicU64; Count::ALL.len()]);
+
+impl Counters {
+    /// How many `count` this component recorded so far.
+    pub fn get(&self, count: Count) -> u64 {
+        self.0[count as usize].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Count one observation here, then [`record`] it process-wide.
+    pub fn record(
+        &self,
+        provider: &str,
+        count: Count,
+        value: u64,
+        reason: Option<&str>,
+        latency: Option<std::time::Duration>,
+    ) {
+        self.0[count as usize].fetch_add(value, std::sync::atomic::Ordering::Relaxed);
+        record(provider, count, value, reason, latency);
+    }
+}
+
 /// Record one observation: counted in [`total`], and written as an EMF line
 /// when enabled.
 pub fn record(
@@ -158,6 +185,18 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_count_their_own_and_feed_the_totals() {
+        let (a, b) = (Counters::default(), Counters::default());
+        let before = total(Count::Conflict);
+        a.record("koywe", Count::Conflict, 2, None, None);
+        b.record("koywe", Count::Swept, 1, None, None);
+        assert_eq!(a.get(Count::Conflict), 2);
+        assert_eq!(a.get(Count::Swept), 0);
+        assert_eq!(b.get(Count::Conflict), 0);
+        assert!(total(Count::Conflict) >= before + 2);
+    }
 
     #[test]
     fn emf_line_declares_its_metrics_and_dimensions() {

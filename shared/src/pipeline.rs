@@ -7,16 +7,21 @@
 //! the retry safe.
 
 use crate::event::event_id;
-use crate::event::{PaymentEvent, Status, Unparsed};
+use crate::event::{PaymentEvent, Status, Unparsed, UnparsedReason};
 use crate::metrics::{self, Count};
 use crate::providers::{Authentic, Inbound, Normalized, Provider};
 use crate::publish::Publisher;
 use crate::rejection::Rejection;
-use crate::store::{Claim, EventRecord, EventStore, OutboxStore};
+use crate::store::{EventRecord, EventStore};
+use http::StatusCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+
+pub mod recorder;
+
+pub use recorder::{ClaimThenPublish, RecordError, Recorded, Recorder};
 
 /// Where time comes from (fixed in tests so fixtures never expire).
 pub trait Clock: Send + Sync {
@@ -90,31 +95,27 @@ impl From<&crate::Config> for Limits {
 /// What to answer the provider.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    pub status: u16,
+    pub status: StatusCode,
     pub body: serde_json::Value,
     /// Add `Allow: POST` (405).
     pub allow_post: bool,
 }
 
 impl Reply {
-    fn ok(outcome: &'static str, event_id: &str) -> Self {
+    fn ok(status: &'static str, event_id: &str) -> Self {
         Reply {
-            status: 200,
-            body: serde_json::json!({ "status": outcome, "event_id": event_id }),
+            status: StatusCode::OK,
+            body: serde_json::json!({ "status": status, "event_id": event_id }),
             allow_post: false,
         }
     }
 
-    pub fn error(status: u16, reason: &str) -> Self {
+    pub fn error(status: StatusCode, reason: &str) -> Self {
         Reply {
             status,
             body: serde_json::json!({ "status": "rejected", "error": reason }),
-            allow_post: status == 405,
+            allow_post: status == StatusCode::METHOD_NOT_ALLOWED,
         }
-    }
-
-    fn from_rejection(r: &Rejection) -> Self {
-        Reply::error(r.status, &r.reason)
     }
 
     /// The HTTP response: JSON body, `Allow: POST` on 405. Works for any
@@ -128,27 +129,139 @@ impl Reply {
         }
         match b.body(B::from(self.body.to_string())) {
             Ok(r) => r,
-            // Status codes come from a fixed set and header values are
-            // static, so the builder cannot fail; answer 500 if it ever does.
+            // Header values are static, so the builder cannot fail; answer
+            // 500 if it ever does.
             Err(_) => {
                 let mut r = http::Response::new(B::from(String::from("{}")));
-                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 r
             }
         }
     }
 }
 
+/// The step of a failed publication of a claimed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishStage {
+    /// The publisher refused or was unreachable.
+    Publish,
+    /// Published, but marking it published in the store failed.
+    Complete,
+}
+
+impl PublishStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishStage::Publish => "publish_failed",
+            PublishStage::Complete => "complete_failed",
+        }
+    }
+}
+
+/// How one webhook request ended. Decides, in one place, the reply (status
+/// and body), the `outcome` of the log line ([`Outcome::as_str`]) and the
+/// metric ([`Outcome::count`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded and published (or left for the sweeper by a recorder that
+    /// publishes in the same write).
+    Accepted,
+    /// Already published.
+    Duplicate,
+    /// Recorded by a concurrent delivery that holds the lease, which (or the
+    /// sweeper) publishes it.
+    DuplicateInFlight,
+    /// Same event id, different payload.
+    Conflict,
+    MethodNotAllowed,
+    TooLarge,
+    /// Refused by the provider's verification (before it was proven
+    /// authentic).
+    Rejected(Rejection),
+    /// The claim failed: nothing is recorded.
+    StoreUnavailable,
+    /// Recorded, but publishing it failed at `stage`: the retry or the
+    /// sweeper publishes it.
+    PublishFailed(PublishStage),
+    /// Neither the event nor its unparsed fallback could be serialized
+    /// (never seen: the fallback has only representable fields).
+    EncodeFailed,
+}
+
+impl Outcome {
+    /// The `outcome` field of the log line (and the `reason` of a
+    /// rejection's metric).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::DuplicateInFlight => "duplicate_in_flight",
+            Outcome::Conflict => "conflict",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::TooLarge => "too_large",
+            Outcome::Rejected(r) => r.kind,
+            Outcome::StoreUnavailable => "store_unavailable",
+            Outcome::PublishFailed(stage) => stage.as_str(),
+            Outcome::EncodeFailed => "encode_failed",
+        }
+    }
+
+    /// The metric this outcome counts, with its `reason` dimension.
+    pub fn count(&self) -> (Count, Option<&'static str>) {
+        match self {
+            Outcome::Accepted => (Count::Accepted, None),
+            Outcome::Duplicate | Outcome::DuplicateInFlight => (Count::Duplicate, None),
+            Outcome::PublishFailed(_) | Outcome::EncodeFailed => (Count::PublishFailed, None),
+            Outcome::StoreUnavailable => (Count::StoreFailed, None),
+            Outcome::Conflict => (Count::Conflict, None),
+            Outcome::MethodNotAllowed | Outcome::TooLarge | Outcome::Rejected(_) => {
+                (Count::Rejected, Some(self.as_str()))
+            }
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Outcome::Accepted | Outcome::Duplicate | Outcome::DuplicateInFlight => StatusCode::OK,
+            Outcome::Conflict => StatusCode::CONFLICT,
+            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::Rejected(r) => r.status,
+            Outcome::StoreUnavailable | Outcome::PublishFailed(_) | Outcome::EncodeFailed => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The reply; `event_id` is the event's (empty before one is known).
+    pub fn reply(&self, event_id: &str) -> Reply {
+        let reason = match self {
+            Outcome::Accepted => return Reply::ok("accepted", event_id),
+            Outcome::Duplicate | Outcome::DuplicateInFlight => {
+                return Reply::ok("duplicate", event_id);
+            }
+            Outcome::Conflict => "event id already recorded with a different payload",
+            Outcome::MethodNotAllowed => "only POST is accepted",
+            Outcome::TooLarge => "body too large",
+            Outcome::Rejected(r) => &r.reason,
+            Outcome::StoreUnavailable => "store unavailable, retry later",
+            Outcome::PublishFailed(_) | Outcome::EncodeFailed => {
+                "temporarily unavailable, retry later"
+            }
+        };
+        Reply::error(self.status(), reason)
+    }
+}
+
 /// One webhook function: a provider wired to a store and a publisher.
 pub struct App {
     pub provider: Arc<dyn Provider>,
-    pub store: Arc<dyn EventStore>,
-    pub publisher: Arc<dyn Publisher>,
+    /// Records and publishes each authentic delivery (see [`Recorder`]).
+    pub recorder: Arc<dyn Recorder>,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
-    /// Set when `publisher` is an outbox inside `store`'s database: claim,
-    /// publish and complete are then one write (see [`OutboxStore`]).
-    pub one_step: Option<Arc<dyn OutboxStore>>,
+    counters: metrics::Counters,
 }
 
 /// What happened to one request (for the log line and metrics).
@@ -158,7 +271,6 @@ struct Trace<'a> {
     event_id: Option<&'a str>,
     order_id: Option<&'a str>,
     status: Option<&'static str>,
-    outcome: &'static str,
 }
 
 impl App {
@@ -170,19 +282,24 @@ impl App {
     ) -> Self {
         App {
             provider,
-            store,
-            publisher,
+            recorder: Arc::new(ClaimThenPublish::new(store, publisher)),
             clock: Arc::new(SystemClock),
             limits,
-            one_step: None,
+            counters: metrics::Counters::default(),
         }
     }
 
-    /// Record, publish and complete new events in one write through `store`,
-    /// whose outbox must be this app's publisher (the embedded backend:
-    /// `SqliteStore` + `SqliteOutbox::new(&store)`).
-    pub fn with_outbox_store(mut self, store: Arc<dyn OutboxStore>) -> Self {
-        self.one_step = Some(store);
+    /// What this app counted (each also in the process-wide
+    /// [`metrics::total`]).
+    pub fn counts(&self) -> &metrics::Counters {
+        &self.counters
+    }
+
+    /// Record and publish through `recorder` instead of claim → publish →
+    /// complete over the store and publisher given to [`App::new`] (the
+    /// embedded backend: `SqliteStore`, one transaction per delivery).
+    pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.recorder = recorder;
         self
     }
 
@@ -208,21 +325,15 @@ impl App {
             event_id: None,
             order_id: None,
             status: None,
-            outcome: "rejected",
         };
-        let reply;
         let mut event_id_buf = String::new();
         let mut order_buf = String::new();
-        'done: {
+        let outcome = 'done: {
             if method != http::Method::POST {
-                trace.outcome = "method_not_allowed";
-                reply = Reply::error(405, "only POST is accepted");
-                break 'done;
+                break 'done Outcome::MethodNotAllowed;
             }
             if body.len() > self.limits.max_body_bytes {
-                trace.outcome = "too_large";
-                reply = Reply::error(413, "body too large");
-                break 'done;
+                break 'done Outcome::TooLarge;
             }
             let now = self.clock.now();
             let inbound = Inbound {
@@ -232,11 +343,7 @@ impl App {
             };
             let authentic = match self.provider.verify(&inbound, now).await {
                 Ok(v) => v,
-                Err(r) => {
-                    trace.outcome = r.kind;
-                    reply = Reply::from_rejection(&r);
-                    break 'done;
-                }
+                Err(r) => break 'done Outcome::Rejected(r),
             };
             // Authentic means kept: from here on nothing about the body's
             // shape refuses the request (DESIGN.md step 4).
@@ -247,86 +354,59 @@ impl App {
                 },
                 Authentic::Unreadable(why) => unparsed_event(&*self.provider, body, why, now),
             };
-            let mut event = normalized.event;
-            event.event_id = event_id(provider, &normalized.dedupe_key);
+            let (event, rec) = match record_of(provider, normalized) {
+                Ok(kept) => kept,
+                Err(e) => {
+                    // The mapped event has a value the published schema
+                    // cannot carry (a time outside RFC 3339's years): keep
+                    // the authentic body as unparsed rather than refuse it.
+                    tracing::warn!(provider = %provider, error = %e, "event not serializable, kept as unparsed");
+                    let why = Unparsed::new(UnparsedReason::InvalidField);
+                    match record_of(provider, unparsed_event(&*self.provider, body, why, now)) {
+                        Ok(kept) => kept,
+                        Err(e) => {
+                            tracing::error!(provider = %provider, error = %e, "unparsed event not serializable");
+                            break 'done Outcome::EncodeFailed;
+                        }
+                    }
+                }
+            };
             event_id_buf.clone_from(&event.event_id);
             order_buf.clone_from(&event.order_id);
             trace.event_id = Some(&event_id_buf);
             trace.order_id = Some(&order_buf);
             trace.status = Some(event.status.as_str());
             trace.unparsed = event.unparsed.as_ref().map(|u| u.reason.as_str());
-            let rec = EventRecord::new(&event, &normalized.fingerprint);
-            let claimed = match &self.one_step {
-                Some(s) => s
-                    .claim_publish_complete(&rec, now, self.limits.lease)
-                    .await
-                    .map(|c| (c, true)),
-                None => self
-                    .store
-                    .claim(&rec, now, self.limits.lease)
-                    .await
-                    .map(|c| (c, false)),
-            };
-            reply = match claimed {
-                Err(e) => {
-                    tracing::error!(provider = %provider, event_id = %rec.event_id, error = %e, "claim failed");
-                    trace.outcome = "store_unavailable";
-                    Reply::error(503, "store unavailable, retry later")
-                }
-                Ok((Claim::Conflict, _)) => {
+            let recorded = self
+                .recorder
+                .record(&rec, &event, now, self.limits.lease, &*self.clock)
+                .await;
+            match recorded {
+                Ok(Recorded::Published) => Outcome::Accepted,
+                Ok(Recorded::Duplicate) => Outcome::Duplicate,
+                // Durably recorded by a concurrent delivery, which (or the
+                // sweeper) publishes it.
+                Ok(Recorded::InFlight) => Outcome::DuplicateInFlight,
+                Ok(Recorded::Conflict) => {
                     tracing::warn!(provider = %provider, event_id = %rec.event_id, "same event id, different payload");
-                    trace.outcome = "conflict";
-                    Reply::error(409, "event id already recorded with a different payload")
+                    Outcome::Conflict
                 }
-                Ok((Claim::Duplicate, _)) => {
-                    trace.outcome = "duplicate";
-                    Reply::ok("duplicate", &rec.event_id)
+                Err(RecordError::Claim(e)) => {
+                    tracing::error!(provider = %provider, event_id = %rec.event_id, error = %e, "claim failed");
+                    Outcome::StoreUnavailable
                 }
-                Ok((Claim::InFlight, _)) => {
-                    // Durably recorded by a concurrent delivery, which (or the
-                    // sweeper) publishes it.
-                    trace.outcome = "duplicate_in_flight";
-                    Reply::ok("duplicate", &rec.event_id)
-                }
-                Ok((Claim::New | Claim::TakenOver, true)) => {
-                    trace.outcome = "accepted";
-                    Reply::ok("accepted", &rec.event_id)
-                }
-                Ok((Claim::New | Claim::TakenOver, false)) => {
-                    match publish_and_complete(
-                        &*self.store,
-                        &*self.publisher,
-                        &rec,
-                        &event,
-                        self.clock.now(),
-                    )
-                    .await
-                    {
-                        Ok(()) => {
-                            trace.outcome = "accepted";
-                            Reply::ok("accepted", &rec.event_id)
-                        }
-                        Err(stage) => {
-                            trace.outcome = stage;
-                            Reply::error(503, "temporarily unavailable, retry later")
-                        }
-                    }
-                }
-            };
-        }
+                Err(RecordError::Publish(stage)) => Outcome::PublishFailed(stage),
+            }
+        };
+        let reply = outcome.reply(trace.event_id.unwrap_or(""));
         let elapsed = started.elapsed();
         let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let (count, reason) = match trace.outcome {
-            "accepted" => (Count::Accepted, None),
-            "duplicate" | "duplicate_in_flight" => (Count::Duplicate, None),
-            "publish_failed" | "complete_failed" => (Count::PublishFailed, None),
-            "store_unavailable" => (Count::StoreFailed, None),
-            "conflict" => (Count::Conflict, None),
-            other => (Count::Rejected, Some(other)),
-        };
-        metrics::record(provider.as_str(), count, 1, reason, Some(elapsed));
+        let (count, reason) = outcome.count();
+        self.counters
+            .record(provider.as_str(), count, 1, reason, Some(elapsed));
         if let (Count::Accepted, Some(why)) = (count, trace.unparsed) {
-            metrics::record(provider.as_str(), Count::Unparsed, 1, Some(why), None);
+            self.counters
+                .record(provider.as_str(), Count::Unparsed, 1, Some(why), None);
         }
         tracing::info!(
             target: "payhook::webhook",
@@ -334,14 +414,25 @@ impl App {
             event_id = trace.event_id.unwrap_or(""),
             order_id = trace.order_id.unwrap_or(""),
             status = trace.status.unwrap_or(""),
-            outcome = trace.outcome,
+            outcome = outcome.as_str(),
             unparsed = trace.unparsed.unwrap_or(""),
-            code = reply.status,
+            code = reply.status.as_u16(),
             latency_us,
             "webhook"
         );
         reply
     }
+}
+
+/// The event of `n` with its id, and its store record (its published JSON).
+fn record_of(
+    provider: crate::ProviderId,
+    n: Normalized,
+) -> Result<(PaymentEvent, EventRecord), serde_json::Error> {
+    let mut event = n.event;
+    event.event_id = event_id(provider, &n.dedupe_key);
+    let rec = EventRecord::new(&event, &n.fingerprint)?;
+    Ok((event, rec))
 }
 
 /// Prefix of the order id of an unparsed event. Followed by the event id, it
@@ -413,20 +504,20 @@ async fn publish_and_complete(
     rec: &EventRecord,
     event: &crate::PaymentEvent,
     now: OffsetDateTime,
-) -> Result<(), &'static str> {
+) -> Result<(), PublishStage> {
     if let Err(e) = publisher.publish(event, &rec.event_json).await {
         tracing::error!(provider = %rec.provider, event_id = %rec.event_id, error = %e, "publish failed");
         if let Err(e) = store.release(&rec.event_id).await {
             tracing::warn!(event_id = %rec.event_id, error = %e, "lease release failed; the sweeper will publish");
         }
-        return Err("publish_failed");
+        return Err(PublishStage::Publish);
     }
     if let Err(e) = store.complete(rec, now).await {
         tracing::error!(provider = %rec.provider, event_id = %rec.event_id, error = %e, "complete failed");
         if let Err(e) = store.release(&rec.event_id).await {
             tracing::warn!(event_id = %rec.event_id, error = %e, "lease release failed; the sweeper will publish");
         }
-        return Err("complete_failed");
+        return Err(PublishStage::Complete);
     }
     Ok(())
 }

@@ -1,15 +1,16 @@
 //! Why a request is not accepted, and the HTTP status that says so.
 //! Status codes are decided here and in the pipeline only.
 
+use http::StatusCode;
 use std::borrow::Cow;
 
 /// A request payhook will not accept. Carries the HTTP status, a short public
 /// reason (safe to return to the caller and to log: never body content) and a
 /// metric label.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {reason}")]
+#[error("{} {reason}", .status.as_u16())]
 pub struct Rejection {
-    pub status: u16,
+    pub status: StatusCode,
     pub reason: Cow<'static, str>,
     /// Low-cardinality label for metrics and logs (`bad_signature`, …).
     pub kind: &'static str,
@@ -19,7 +20,7 @@ impl Rejection {
     /// 401: authentication failed. The reason stays vague on purpose.
     pub fn unauthorized(kind: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
-            status: 401,
+            status: StatusCode::UNAUTHORIZED,
             reason: reason.into(),
             kind,
         }
@@ -29,7 +30,7 @@ impl Rejection {
     /// field.
     pub fn bad_request(kind: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
-            status: 400,
+            status: StatusCode::BAD_REQUEST,
             reason: reason.into(),
             kind,
         }
@@ -44,7 +45,7 @@ impl Rejection {
     /// retry.
     pub fn unavailable(kind: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
-            status: 503,
+            status: StatusCode::SERVICE_UNAVAILABLE,
             reason: reason.into(),
             kind,
         }

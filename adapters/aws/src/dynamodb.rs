@@ -244,22 +244,19 @@ impl EventItem {
         }
     }
 
-    fn state(&self) -> EventState {
-        if self.state == EventState::Published.as_str() {
-            EventState::Published
-        } else {
-            EventState::Recorded
-        }
+    /// The stored state; an unknown value is an error naming it.
+    fn state(&self) -> Result<EventState, StoreError> {
+        EventState::parse(&self.state)
     }
 
-    fn stored(self) -> StoredEvent {
-        StoredEvent {
-            state: self.state(),
+    fn stored(self) -> Result<StoredEvent, StoreError> {
+        Ok(StoredEvent {
+            state: self.state()?,
             event_id: self.event_id,
             event_json: self.event_json,
             received_at: self.received_at,
             published_at: self.published_at,
-        }
+        })
     }
 
     fn record(self) -> EventRecord {
@@ -413,13 +410,10 @@ impl DynamoStore {
                     .map_err(|e| corrupt("event item", e))?
                     .state,
             ),
-            _ => self
-                .read_event(event_id)
-                .await?
-                .map(|e| e.state().as_str().to_owned()),
+            _ => self.read_event(event_id).await?.map(|e| e.state),
         };
-        match state.as_deref() {
-            Some(st) if st == EventState::Published.as_str() => Ok(()),
+        match state.as_deref().map(EventState::parse).transpose()? {
+            Some(EventState::Published) => Ok(()),
             Some(st) => Err(StoreError::Corrupt(format!(
                 "complete of event {event_id} in state {st}"
             ))),
@@ -565,7 +559,7 @@ impl EventStore for DynamoStore {
                 let old: ClaimView = from_item(old).map_err(|e| corrupt("event item", e))?;
                 Ok(if old.payload_sha256 != rec.payload_sha256 {
                     Claim::Conflict
-                } else if old.state == EventState::Published.as_str() {
+                } else if EventState::parse(&old.state)? == EventState::Published {
                     Claim::Duplicate
                 } else {
                     // Recorded, same payload, and the condition failed: the
@@ -686,7 +680,7 @@ impl EventStore for DynamoStore {
                     .map_err(sdk_err)?;
                 for item in page.items.unwrap_or_default() {
                     let ev: EventItem = from_item(item).map_err(|e| corrupt("event item", e))?;
-                    if ev.state() == EventState::Recorded {
+                    if ev.state()? == EventState::Recorded {
                         found.push(ev);
                         taken += 1;
                     }
@@ -742,7 +736,10 @@ impl EventStore for DynamoStore {
 
     /// One strongly consistent `GetItem`.
     async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(self.read_event(event_id).await?.map(EventItem::stored))
+        self.read_event(event_id)
+            .await?
+            .map(EventItem::stored)
+            .transpose()
     }
 
     /// **Scans the whole table** (paginated) and filters in memory: for the
@@ -756,10 +753,10 @@ impl EventStore for DynamoStore {
             }
         }
         v.sort_by(|a, b| (a.received_at, &a.event_id).cmp(&(b.received_at, &b.event_id)));
-        Ok(v.into_iter()
+        v.into_iter()
             .take(filter.limit.unwrap_or(usize::MAX))
             .map(EventItem::stored)
-            .collect())
+            .collect()
     }
 
     /// **Scans the whole table** (paginated): for the operator CLI only.
@@ -911,5 +908,39 @@ mod tests {
         assert!(!item.contains_key("published_at"));
         let back: EventItem = from_item(item).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.record().provider, ProviderId::ONEBUY_WALLET_PAY);
+    }
+
+    #[test]
+    fn an_unknown_event_state_is_an_error_naming_it() {
+        let rec = EventRecord {
+            event_id: "e1".into(),
+            provider: ProviderId::KOYWE,
+            order_id: "o1".into(),
+            status: Status::Pending,
+            provider_event: "x".into(),
+            payload_sha256: "00".into(),
+            event_json: "{}".into(),
+            received_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let it = EventItem::new(
+            &rec,
+            OffsetDateTime::UNIX_EPOCH,
+            Duration::from_secs(30),
+            30,
+        );
+        let mut item: Item = to_item(&it).unwrap_or_default();
+        let ok: EventItem = from_item(item.clone()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ok.stored().map(|e| e.state).ok(),
+            Some(EventState::Recorded)
+        );
+        item.insert("state".into(), s("archived"));
+        let bad: EventItem = from_item(item).unwrap_or_else(|e| panic!("{e}"));
+        match bad.stored() {
+            Err(StoreError::UnknownValue { field, value }) => {
+                assert_eq!((field, value.as_str()), ("event state", "archived"));
+            }
+            other => panic!("an unknown state read as {other:?}"),
+        }
     }
 }

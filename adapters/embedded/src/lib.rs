@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use payhook::event::{PaymentEvent, ProviderId, Status};
+use payhook::pipeline::{Clock, RecordError, Recorded, Recorder};
 use payhook::publish::{PublishError, Publisher};
 use payhook::store::{
     Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
@@ -306,19 +307,21 @@ impl SqliteStore {
     }
 }
 
-fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+/// A stored event row. The outer error is SQLite's, the inner one a value
+/// this version cannot read (an unknown state).
+fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredEvent, StoreError>> {
     let state: String = row.get("state")?;
-    Ok(StoredEvent {
+    let state = match EventState::parse(&state) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(StoredEvent {
         event_id: row.get("event_id")?,
-        state: if state == "published" {
-            EventState::Published
-        } else {
-            EventState::Recorded
-        },
+        state,
         event_json: row.get("event_json")?,
         received_at: from_nanos(row.get("received_at")?),
         published_at: row.get::<_, Option<i64>>("published_at")?.map(from_nanos),
-    })
+    }))
 }
 
 fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, StoreError>> {
@@ -382,9 +385,10 @@ fn claim_in(
         .prepare_cached("SELECT payload_sha256, state, lease_until FROM events WHERE event_id = ?1")
         .and_then(|mut st| st.query_row([&rec.event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
         .map_err(sql)?;
+    let state = EventState::parse(&state)?;
     Ok(if sha != rec.payload_sha256 {
         Claim::Conflict
-    } else if state == "published" {
+    } else if state == EventState::Published {
         Claim::Duplicate
     } else if lease_until > now_n {
         Claim::InFlight
@@ -443,15 +447,14 @@ fn order_forward_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<()
     Ok(())
 }
 
-#[async_trait]
-impl payhook::store::OutboxStore for SqliteStore {
+impl SqliteStore {
     /// The embedded backend's whole write for one webhook in ONE durable
     /// step: claim `rec`; when the claim is [`Claim::New`] or
     /// [`Claim::TakenOver`], also add its outbox row (the embedded
     /// "publish", same file) and mark it published with its order moved
     /// forward. All in one transaction, so either everything is on disk or
     /// nothing is. Other outcomes write nothing.
-    async fn claim_publish_complete(
+    pub async fn claim_publish_complete(
         &self,
         rec: &EventRecord,
         now: OffsetDateTime,
@@ -491,6 +494,28 @@ impl payhook::store::OutboxStore for SqliteStore {
             self.published.insert(&rec.event_id, &rec.payload_sha256);
         }
         Ok(outcome)
+    }
+}
+
+/// The embedded [`Recorder`]: one transaction per delivery
+/// ([`SqliteStore::claim_publish_complete`]), the outbox row being the
+/// publication; the app's store must be this store and its outbox
+/// ([`SqliteOutbox::new`]) the publisher the sweeper uses.
+#[async_trait]
+impl Recorder for SqliteStore {
+    async fn record(
+        &self,
+        rec: &EventRecord,
+        _event: &PaymentEvent,
+        now: OffsetDateTime,
+        lease: Duration,
+        _clock: &dyn Clock,
+    ) -> Result<Recorded, RecordError> {
+        let claim = self
+            .claim_publish_complete(rec, now, lease)
+            .await
+            .map_err(RecordError::Claim)?;
+        Ok(Recorded::settled(claim).unwrap_or(Recorded::Published))
     }
 }
 
@@ -590,7 +615,8 @@ impl EventStore for SqliteStore {
         Self::with(&self.conn, move |c| {
             c.query_row("SELECT * FROM events WHERE event_id = ?1", [id], read_event)
                 .optional()
-                .map_err(sql)
+                .map_err(sql)?
+                .transpose()
         })
         .await
     }
@@ -618,7 +644,11 @@ impl EventStore for SqliteStore {
                     read_event,
                 )
                 .map_err(sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(r.map_err(sql)??);
+            }
+            Ok(out)
         })
         .await
     }
@@ -894,5 +924,80 @@ impl Publisher for SqliteOutbox {
 
     async fn replay(&self, event: &PaymentEvent, json: &str) -> Result<(), PublishError> {
         self.insert(event, json, true).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> EventRecord {
+        EventRecord {
+            event_id: id.to_owned(),
+            provider: ProviderId::KOYWE,
+            order_id: "o1".to_owned(),
+            status: Status::Pending,
+            provider_event: "x".to_owned(),
+            payload_sha256: "00".to_owned(),
+            event_json: "{}".to_owned(),
+            received_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn unknown_state(r: Result<impl std::fmt::Debug, StoreError>, what: &str) {
+        match r {
+            Err(StoreError::UnknownValue { field, value }) => {
+                assert_eq!(
+                    (field, value.as_str()),
+                    ("event state", "archived"),
+                    "{what}"
+                );
+            }
+            other => panic!("{what}: an unknown state read as {other:?}"),
+        }
+    }
+
+    /// A row whose `state` this version does not know (damaged, or written
+    /// by a newer version) is an error naming the value on every read, never
+    /// read as `recorded`.
+    #[tokio::test]
+    async fn an_unknown_event_state_in_the_file_fails_reads_naming_it() {
+        let dir =
+            std::env::temp_dir().join(format!("payhook-embedded-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.join("payhook.db");
+        let store = SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let rec = record("e1");
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let lease = Duration::from_secs(30);
+        assert_eq!(store.claim(&rec, now, lease).await.ok(), Some(Claim::New));
+        let read = store.get_event("e1").await.map(|e| e.map(|e| e.state));
+        assert_eq!(read.ok(), Some(Some(EventState::Recorded)));
+
+        let raw = Connection::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let changed = raw
+            .execute(
+                "UPDATE events SET state = 'archived' WHERE event_id = 'e1'",
+                [],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(changed, 1);
+        drop(raw);
+
+        unknown_state(store.get_event("e1").await, "get_event");
+        unknown_state(
+            store.list_events(&EventFilter::default()).await,
+            "list_events",
+        );
+        // The redelivery's claim does not guess either (not in flight, not
+        // taken over).
+        unknown_state(
+            store
+                .claim(&rec, now + Duration::from_secs(60), lease)
+                .await,
+            "claim",
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -145,7 +145,7 @@ impl NotMapped {
     /// authentic body (kept as `unknown`).
     pub fn status(&self) -> u16 {
         match self {
-            NotMapped::Rejected(r) => r.status,
+            NotMapped::Rejected(r) => r.status.as_u16(),
             NotMapped::Unparsed(_) => 200,
         }
     }

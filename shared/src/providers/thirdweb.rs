@@ -968,7 +968,7 @@ mod tests {
     fn kind<E: Into<NotMapped>>(r: Result<impl std::fmt::Debug, E>) -> (u16, &'static str, String) {
         match r.map_err(Into::into) {
             Ok(v) => panic!("expected a rejection, got {v:?}"),
-            Err(NotMapped::Rejected(e)) => (e.status, e.kind, e.reason.into_owned()),
+            Err(NotMapped::Rejected(e)) => (e.status.as_u16(), e.kind, e.reason.into_owned()),
             Err(NotMapped::Unparsed(u)) => (200, u.reason.as_str(), u.to_string()),
         }
     }

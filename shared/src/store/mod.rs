@@ -26,17 +26,19 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
-    pub fn new(event: &PaymentEvent, fingerprint: &[u8; 32]) -> Self {
-        EventRecord {
+    /// The record of `event`; fails when the event cannot be serialized
+    /// (see [`PaymentEvent::to_json`]).
+    pub fn new(event: &PaymentEvent, fingerprint: &[u8; 32]) -> Result<Self, serde_json::Error> {
+        Ok(EventRecord {
             event_id: event.event_id.clone(),
             provider: event.provider,
             order_id: event.order_id.clone(),
             status: event.status,
             provider_event: event.provider_event.clone(),
             payload_sha256: hex::encode(fingerprint),
-            event_json: event.to_json(),
+            event_json: event.to_json()?,
             received_at: event.received_at,
-        }
+        })
     }
 }
 
@@ -58,7 +60,7 @@ pub enum Claim {
 }
 
 /// Event lifecycle in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventState {
     Recorded,
     Published,
@@ -70,6 +72,34 @@ impl EventState {
             EventState::Recorded => "recorded",
             EventState::Published => "published",
         }
+    }
+
+    /// Read a stored state back. A value this version does not know (a
+    /// damaged row, or one written by a newer version) is an error naming
+    /// it, never a guess.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "recorded" => Ok(EventState::Recorded),
+            "published" => Ok(EventState::Published),
+            other => Err(StoreError::UnknownValue {
+                field: "event state",
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for EventState {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventState::parse(s)
+    }
+}
+
+impl std::fmt::Display for EventState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -115,6 +145,9 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("store returned data it cannot read: {0}")]
     Corrupt(String),
+    /// A stored field holds a value this version does not know.
+    #[error("store returned an unknown {field} {value:?}")]
+    UnknownValue { field: &'static str, value: String },
 }
 
 impl StoreError {
@@ -171,21 +204,6 @@ pub trait EventStore: Send + Sync {
     async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError>;
 }
 
-/// A store whose publisher is an outbox in the same database (the embedded
-/// store): the claim, the publish and the completion of a new event are one
-/// durable write instead of three.
-#[async_trait]
-pub trait OutboxStore: Send + Sync {
-    /// Claim `rec`; on [`Claim::New`] or [`Claim::TakenOver`] also publish it
-    /// to the outbox and complete it, atomically.
-    async fn claim_publish_complete(
-        &self,
-        rec: &EventRecord,
-        now: OffsetDateTime,
-        lease: Duration,
-    ) -> Result<Claim, StoreError>;
-}
-
 /// Does `ev` pass `f`? (for adapters that filter in memory).
 pub fn matches(
     f: &EventFilter,
@@ -204,3 +222,29 @@ pub fn matches(
 pub trait Store: EventStore + crate::users::UserStore {}
 
 impl<T: EventStore + crate::users::UserStore> Store for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_state_round_trips_and_refuses_unknown_values() {
+        for st in [EventState::Recorded, EventState::Published] {
+            assert_eq!(EventState::parse(st.as_str()).ok(), Some(st));
+            assert_eq!(st.as_str().parse::<EventState>().ok(), Some(st));
+        }
+        for bad in ["", "Published", "archived"] {
+            match EventState::parse(bad) {
+                Err(StoreError::UnknownValue { field, value }) => {
+                    assert_eq!((field, value.as_str()), ("event state", bad));
+                }
+                other => panic!("{bad:?} read as {other:?}"),
+            }
+        }
+        let e = EventState::parse("archived").err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("store returned an unknown event state \"archived\"")
+        );
+    }
+}

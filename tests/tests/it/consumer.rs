@@ -189,19 +189,20 @@ async fn standard_queue_each_event_once_duplicates_skipped_bad_bodies_reported()
     let events = published_events().await;
     for e in &events {
         publisher
-            .publish(e, &e.to_json())
+            .publish(e, &e.to_json().unwrap_or_else(|e| panic!("{e}")))
             .await
             .unwrap_or_else(|err| panic!("publish: {err}"));
     }
     // payhook publishes at least once: the same event again (same event_id).
     let dup = &events[0];
     publisher
-        .publish(dup, &dup.to_json())
+        .publish(dup, &dup.to_json().unwrap_or_else(|e| panic!("{e}")))
         .await
         .unwrap_or_else(|err| panic!("publish: {err}"));
     // Not payment events: not JSON, another shape, another schema version.
     let mut other_schema: serde_json::Value =
-        serde_json::from_str(&events[1].to_json()).unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&events[1].to_json().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
     other_schema["schema"] = "payhook.payment_event/v999".into();
     let bad_bodies = [
         "not json".to_owned(),
@@ -304,7 +305,10 @@ async fn fifo_queue_stops_at_the_first_failure() {
         .collect();
     assert_eq!(same_order.len(), 3, "samples of one order");
     publisher
-        .publish(same_order[0], &same_order[0].to_json())
+        .publish(
+            same_order[0],
+            &same_order[0].to_json().unwrap_or_else(|e| panic!("{e}")),
+        )
         .await
         .unwrap_or_else(|e| panic!("publish: {e}"));
     client
@@ -318,7 +322,7 @@ async fn fifo_queue_stops_at_the_first_failure() {
         .unwrap_or_else(|e| panic!("send: {e:?}"));
     for e in &same_order[1..] {
         publisher
-            .publish(e, &e.to_json())
+            .publish(e, &e.to_json().unwrap_or_else(|e| panic!("{e}")))
             .await
             .unwrap_or_else(|err| panic!("publish: {err}"));
     }

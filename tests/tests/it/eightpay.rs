@@ -447,7 +447,7 @@ async fn each_chain_asks_its_own_api_base() {
     // Registered with the bsc API only: polygon's API does not know it.
     bsc_api.insert("polygon", value(SAMPLE.as_bytes()));
     let e = verify(&p, "polygon", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "not_confirmed"));
     poly_api.insert("polygon", value(SAMPLE.as_bytes()));
     let n = p
         .normalize(verify(&p, "polygon", SAMPLE.as_bytes()).await.unwrap(), NOW)
@@ -466,7 +466,7 @@ async fn id_mismatch_is_refused_before_asking_8pay() {
     api.insert("bsc", value(SAMPLE.as_bytes()));
     let tampered = SAMPLE.replacen(r#""amount":"5""#, r#""amount":"500""#, 1);
     let e = verify(&p, "bsc", tampered.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "bad_id"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "bad_id"));
     // The stand-in would have confirmed nothing anyway; prove we did not
     // even ask: a hanging API would have made this a 503.
     api.set_mode(Mode::Hang);
@@ -482,7 +482,7 @@ async fn id_mismatch_is_refused_before_asking_8pay() {
         ),
     ] {
         let e = verify(&p, "bsc", bad_id.as_bytes()).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (401, "bad_id"));
+        assert_eq!((e.status.as_u16(), e.kind), (401, "bad_id"));
     }
 }
 
@@ -490,7 +490,7 @@ async fn id_mismatch_is_refused_before_asking_8pay() {
 async fn not_registered_or_different_copy_is_not_confirmed() {
     let (p, api) = setup(Duration::from_secs(2)).await;
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "not_confirmed"));
     // Registered on another chain only.
     api.insert("polygon", value(SAMPLE.as_bytes()));
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
@@ -504,7 +504,7 @@ async fn not_registered_or_different_copy_is_not_confirmed() {
         other,
     );
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "not_confirmed"));
+    assert_eq!((e.status.as_u16(), e.kind), (401, "not_confirmed"));
     // Same members in another order: the same JSON value.
     let mut reordered = serde_json::Map::new();
     let v = value(SAMPLE.as_bytes());
@@ -521,11 +521,11 @@ async fn api_errors_and_timeouts_are_503() {
     api.insert("bsc", value(SAMPLE.as_bytes()));
     api.set_mode(Mode::Fail500);
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api"));
     api.set_mode(Mode::Hang);
     let started = std::time::Instant::now();
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api"));
     assert!(started.elapsed() < Duration::from_secs(2));
     api.set_mode(Mode::Normal);
     verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap();
@@ -540,7 +540,7 @@ async fn unreachable_api_is_503() {
         .unwrap();
     let p = eightpay_new(keys(), format!("http://{addr}"), Duration::from_secs(1)).unwrap();
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api"));
 }
 
 #[tokio::test]
@@ -550,7 +550,7 @@ async fn a_wrong_api_key_is_503_not_401() {
     let wrong = BTreeMap::from([("bsc".to_owned(), Secret::new("revoked-key"))]);
     let p = eightpay_new(wrong, format!("http://{addr}"), Duration::from_secs(2)).unwrap();
     let e = verify(&p, "bsc", SAMPLE.as_bytes()).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (503, "provider_api_auth"));
+    assert_eq!((e.status.as_u16(), e.kind), (503, "provider_api_auth"));
 }
 
 #[tokio::test]
@@ -559,7 +559,11 @@ async fn unknown_chain_and_chain_mismatch() {
     api.insert("bsc", value(SAMPLE.as_bytes()));
     for chain in ["tron", "BSC", ""] {
         let e = verify(&p, chain, SAMPLE.as_bytes()).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (401, "unknown_chain"), "{chain}");
+        assert_eq!(
+            (e.status.as_u16(), e.kind),
+            (401, "unknown_chain"),
+            "{chain}"
+        );
     }
     let headers = http::HeaderMap::new();
     let params = HashMap::new();
@@ -587,13 +591,17 @@ async fn unknown_chain_and_chain_mismatch() {
     api.insert("bsc", value(&on_polygon.body));
     api.set_mode(Mode::Hang);
     let e = verify(&p, "bsc", &on_polygon.body).await.unwrap_err();
-    assert_eq!((e.status, e.kind), (401, "chain_mismatch"), "before asking");
+    assert_eq!(
+        (e.status.as_u16(), e.kind),
+        (401, "chain_mismatch"),
+        "before asking"
+    );
     for chain in [Value::from(56), Value::Null, Value::from("BSC")] {
         let mut v = value(SAMPLE.as_bytes());
         v["chain"] = chain;
         let s = p.sign(v.to_string().as_bytes(), NOW).unwrap();
         let e = verify(&p, "bsc", &s.body).await.unwrap_err();
-        assert_eq!((e.status, e.kind), (401, "chain_mismatch"), "{v}");
+        assert_eq!((e.status.as_u16(), e.kind), (401, "chain_mismatch"), "{v}");
     }
     api.set_mode(Mode::Normal);
     api.insert("polygon", value(&on_polygon.body));

@@ -37,7 +37,7 @@ async fn concurrent_deliveries(name: &str, one_step: bool) {
     for p in ProviderId::all() {
         let mut app = h.app_with(p, store.clone(), outbox.clone());
         if one_step {
-            app = app.with_outbox_store(store.clone());
+            app = app.with_recorder(store.clone());
         }
         let app = Arc::new(app);
         let case = valid_case(p);
@@ -79,7 +79,7 @@ async fn concurrent_deliveries(name: &str, one_step: bool) {
     for p in ProviderId::all() {
         let mut app = h.app_with(p, store.clone(), outbox.clone());
         if one_step {
-            app = app.with_outbox_store(store.clone());
+            app = app.with_recorder(store.clone());
         }
         let case = valid_case(p);
         let ev = h.signed_event(p, &case);
@@ -101,7 +101,7 @@ async fn concurrent_deliveries(name: &str, one_step: bool) {
 /// recorded, the later copies answered duplicate.
 #[tokio::test]
 async fn one_write_path_takes_over_an_abandoned_claim() {
-    use payhook::store::{Claim, OutboxStore};
+    use payhook::store::Claim;
     let h = Harness::new().await;
     let store = Arc::new(SqliteStore::open(&temp_db("takeover")).unwrap_or_else(|e| panic!("{e}")));
     let outbox = Arc::new(SqliteOutbox::new(&store));
@@ -188,7 +188,7 @@ async fn record_of(
         .unwrap_or_else(|e| panic!("{e}"));
     let mut event = n.event;
     event.event_id = payhook::event::event_id(p, &n.dedupe_key);
-    payhook::store::EventRecord::new(&event, &n.fingerprint)
+    payhook::store::EventRecord::new(&event, &n.fingerprint).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]

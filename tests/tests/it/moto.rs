@@ -146,6 +146,7 @@ fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> 
 
 fn record(id: &str, order: &str, status: Status, fingerprint: u8) -> EventRecord {
     EventRecord::new(&event(id, order, status, T0), &[fingerprint; 32])
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn secs(n: u64) -> Duration {
@@ -185,7 +186,9 @@ async fn claim_outcomes_and_complete() {
     // receipt time and event JSON.
     let mut retry = rec.clone();
     retry.received_at = T0 + secs(31);
-    retry.event_json = event("e1", "o1", Status::Pending, T0 + secs(31)).to_json();
+    retry.event_json = event("e1", "o1", Status::Pending, T0 + secs(31))
+        .to_json()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claim(s, &retry, T0 + secs(31)).await, Claim::TakenOver);
     assert_eq!(claim(s, &retry, T0 + secs(32)).await, Claim::InFlight);
     let stored = s
@@ -431,7 +434,7 @@ async fn publish_twice(fifo: bool) -> (Vec<sqs::types::Message>, PaymentEvent) {
         Status::Completed,
         T0,
     );
-    let json = ev.to_json();
+    let json = ev.to_json().unwrap_or_else(|e| panic!("{e}"));
     p.publish(&ev, &json)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
@@ -549,10 +552,11 @@ async fn throttling_and_service_errors_stay_typed() {
     let p = SqsPublisher::new(sqs_client, url);
     let ev = event("t1", "o1", Status::Pending, T0);
     assert!(matches!(
-        p.publish(&ev, &ev.to_json()).await,
+        p.publish(&ev, &ev.to_json().unwrap_or_else(|e| panic!("{e}")))
+            .await,
         Err(PublishError::Throttled)
     ));
-    p.publish(&ev, &ev.to_json())
+    p.publish(&ev, &ev.to_json().unwrap_or_else(|e| panic!("{e}")))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
 }
@@ -588,7 +592,7 @@ async fn request_budget() {
     let url = create_queue(&sqs::Client::new(&env.sdk), "payhook", true).await;
     let p = SqsPublisher::new(sqs::Client::from_conf(conf), url);
     let ev = event("b3", "o1", Status::Pending, T0);
-    p.publish(&ev, &ev.to_json())
+    p.publish(&ev, &ev.to_json().unwrap_or_else(|e| panic!("{e}")))
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let publish = sqs_counter.take();

@@ -627,7 +627,7 @@ async fn every_function_through_the_lambda_runtime_api() {
         json!({ "orderId": order, "eventName": "crypto_delivered" }),
     );
     stuck.event_id = payhook::event::event_id(ProviderId::KOYWE, &order);
-    let rec = EventRecord::new(&stuck, &[7; 32]);
+    let rec = EventRecord::new(&stuck, &[7; 32]).unwrap_or_else(|e| panic!("{e}"));
     let claim = store
         .claim(
             &rec,
