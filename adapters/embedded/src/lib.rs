@@ -411,9 +411,22 @@ fn complete_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), Sto
         .and_then(|mut st| st.execute(params![rec.event_id, now_n]))
         .map_err(sql)?;
     if changed == 1 {
-        order_forward_in(tx, rec, now_n)?;
+        return order_forward_in(tx, rec, now_n);
     }
-    Ok(())
+    // Nothing changed: already published (complete is idempotent), or never
+    // claimed, which is a caller's bug and an error, as in every store.
+    let known = tx
+        .prepare_cached("SELECT 1 FROM events WHERE event_id = ?1")
+        .and_then(|mut st| st.exists(params![rec.event_id]))
+        .map_err(sql)?;
+    if known {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "complete of unknown event {}",
+            rec.event_id
+        )))
+    }
 }
 
 /// Count `rec` on its order and move the order's status forward (only to a
@@ -574,7 +587,7 @@ impl EventStore for SqliteStore {
             let mut st = c
                 .prepare(
                     "SELECT * FROM events WHERE state = 'recorded' AND lease_until <= ?1
-                     ORDER BY received_at LIMIT ?2",
+                     ORDER BY received_at, event_id LIMIT ?2",
                 )
                 .map_err(sql)?;
             let rows = st

@@ -139,7 +139,9 @@ impl EventStore for MemoryStore {
             .values()
             .filter(|i| i.state == EventState::Recorded && i.lease_until <= lease_expired_before)
             .collect();
-        v.sort_by_key(|i| i.rec.received_at);
+        v.sort_by(|a, b| {
+            (a.rec.received_at, &a.rec.event_id).cmp(&(b.rec.received_at, &b.rec.event_id))
+        });
         Ok(v.into_iter().take(limit).map(|i| i.rec.clone()).collect())
     }
 

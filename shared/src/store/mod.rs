@@ -182,7 +182,8 @@ pub trait EventStore: Send + Sync {
     async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Events recorded but not published whose lease expired before
-    /// `lease_expired_before` (for the sweeper), oldest first.
+    /// `lease_expired_before` (for the sweeper), oldest first (received_at,
+    /// then event_id).
     async fn stuck(
         &self,
         lease_expired_before: OffsetDateTime,

@@ -16,5 +16,6 @@ mod outbound;
 mod props;
 mod registry;
 mod runtime;
+mod store_contract;
 mod unparsed;
 mod validation;
