@@ -75,8 +75,8 @@ pub const SHARED_SETTING_NAMES: &[&str] = &[
 /// Lambda JSON secret with the same keys, and by tests to clear them).
 pub fn setting_names() -> Vec<&'static str> {
     let mut names = SHARED_SETTING_NAMES.to_vec();
-    for d in crate::providers::ALL {
-        for n in d.settings {
+    for settings in crate::providers::SETTINGS {
+        for n in *settings {
             if !names.contains(n) {
                 names.push(n);
             }
@@ -124,8 +124,8 @@ impl Config {
             });
         }
         let mut provider_values = BTreeMap::new();
-        for d in crate::providers::ALL {
-            for &name in d.settings {
+        for settings in crate::providers::SETTINGS {
+            for &name in *settings {
                 if let Some(v) = lookup(name) {
                     provider_values.insert(name, v);
                 }

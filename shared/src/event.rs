@@ -31,7 +31,7 @@ impl ProviderId {
 
     /// Every registered provider, in [`providers::ALL`](crate::providers::ALL)'s order.
     pub fn all() -> impl Iterator<Item = ProviderId> {
-        crate::providers::ALL.iter().map(|d| d.id)
+        crate::providers::IDS.iter().copied()
     }
 
     pub fn as_str(self) -> &'static str {

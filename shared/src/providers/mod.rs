@@ -223,14 +223,28 @@ impl Descriptor {
     }
 }
 
-/// Every provider payhook knows, in the order they are listed to users.
-pub static ALL: &[&Descriptor] = &[
-    &onebuy::WALLET_PAY,
-    &onebuy::CHECKOUT,
-    &koywe::DESCRIPTOR,
-    &eightpay::DESCRIPTOR,
-    &thirdweb::DESCRIPTOR,
-];
+/// Lists every provider once and derives, besides [`ALL`], the code-free
+/// lists that every binary reads ([`IDS`], [`SETTINGS`]): a Lambda function
+/// parses provider names and reads settings through those, so it links only
+/// its own provider's code, not every descriptor's `build`.
+macro_rules! registry {
+    ($($desc:path),* $(,)?) => {
+        /// Every provider payhook knows, in the order they are listed to users.
+        pub static ALL: &[&Descriptor] = &[$(&$desc),*];
+        /// The id of each of [`ALL`], in the same order (data only).
+        pub static IDS: &[ProviderId] = &[$($desc.id),*];
+        /// The settings of each of [`ALL`], in the same order (data only).
+        pub static SETTINGS: &[&[&str]] = &[$($desc.settings),*];
+    };
+}
+
+registry! {
+    onebuy::WALLET_PAY,
+    onebuy::CHECKOUT,
+    koywe::DESCRIPTOR,
+    eightpay::DESCRIPTOR,
+    thirdweb::DESCRIPTOR,
+}
 
 /// The descriptor of `id`.
 pub fn descriptor(id: ProviderId) -> Option<&'static Descriptor> {

@@ -73,6 +73,11 @@ fn the_registry_lists_each_provider_once_with_a_distinct_route() {
         );
         assert_eq!(payhook::ProviderId::parse(d.id.as_str()), Some(d.id));
     }
+    // The code-free lists follow ALL, entry by entry.
+    let ids: Vec<_> = providers::ALL.iter().map(|d| d.id).collect();
+    assert_eq!(providers::IDS, ids.as_slice());
+    let settings: Vec<_> = providers::ALL.iter().map(|d| d.settings).collect();
+    assert_eq!(providers::SETTINGS, settings.as_slice());
 }
 
 /// Every provider builds from its own test settings, and the instance
