@@ -108,6 +108,7 @@ pub async fn run(
         params.retain(|(pk, _)| pk != k);
         params.push((k.clone(), v.clone()));
     }
+    payhook::tls::ensure_crypto_provider();
     let client = reqwest::Client::new();
     if sample.provider == ProviderId::EIGHTPAY {
         register_with_eightpay_api(&client, &cfg, eightpay_api, &params, &signed.body).await?;

@@ -25,6 +25,8 @@ pub mod publish;
 pub mod rejection;
 pub mod secret;
 pub mod store;
+#[cfg(feature = "eightpay-api")]
+pub mod tls;
 pub mod users;
 
 pub use config::{Config, ConfigError};

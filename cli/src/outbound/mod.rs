@@ -145,6 +145,7 @@ pub(crate) fn http_client(
             why: "the timeout must be more than 0".into(),
         });
     }
+    payhook::tls::ensure_crypto_provider();
     with_builtin_roots(reqwest::Client::builder())
         .and_then(|b| b.timeout(timeout).connect_timeout(timeout).build())
         .map_err(|e| OutboundError::Config {

@@ -60,6 +60,7 @@ async fn what_payhook_sign_prints_is_accepted_and_a_changed_byte_is_refused() {
     let data_dir = std::env::temp_dir().join(format!("payhook-sign-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let (_server, url, _) = serve(&data_dir);
+    payhook::tls::ensure_crypto_provider();
     let client = reqwest::Client::new();
     for provider in ["koywe", "thirdweb"] {
         let signed = sign(&data_dir, provider, &base_body(provider));

@@ -711,6 +711,7 @@ fn config_api_bases_per_chain() {
 #[tokio::test]
 async fn standin_requires_the_chain_key_and_accepts_put() {
     let (addr, api) = standin::spawn(keys()).await.unwrap();
+    payhook::tls::ensure_crypto_provider();
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/v1/bsc/webhook-notifications/abc");
     let put = |key: &'static str| {

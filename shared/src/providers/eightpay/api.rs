@@ -55,6 +55,7 @@ mod client {
 
     impl ReqwestApi {
         pub fn new() -> Result<Self, reqwest::Error> {
+            crate::tls::ensure_crypto_provider();
             let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
                 .iter()
                 .map(|der| reqwest::Certificate::from_der(der))
