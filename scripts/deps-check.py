@@ -97,11 +97,15 @@ DUPLICATES: dict[str, tuple[set[str], str]] = {
     "http": ({"0.2.12", "1.5.0"}, "the AWS SDK still carries http 0.2 beside 1.x"),
     "http-body": ({"0.4.6", "1.1.0"}, "the AWS SDK (aws-smithy-*) carries 0.4 beside 1.x"),
     "indexmap": ({"1.9.3", "2.14.2"}, "serde_with (via aws_lambda_events) supports indexmap 1"),
-    "rand": ({"0.9.5", "0.10.4"}, "payhook uses rand 0.9; proptest and quinn moved to 0.10"),
+    "rand": (
+        {"0.8.8", "0.9.5", "0.10.4"},
+        # 0.8: jsonwebtoken's RustCrypto backend (rsa via num-bigint-dig).
+        "payhook uses rand 0.9; proptest and quinn moved to 0.10; rsa is still on 0.8",
+    ),
+    "rand_chacha": ({"0.3.1", "0.9.0"}, "follows rand 0.8 (rsa) and 0.9 (payhook)"),
     "rand_core": ({"0.6.4", "0.9.5", "0.10.1"}, "follows rand (and signature 2 on 0.6)"),
     "schemars": ({"0.9.0", "1.2.3"}, "serde_with supports both majors"),
     "syn": ({"2.0.119", "3.0.10"}, "proc macros migrating from syn 2 to 3 (build time only)"),
-    "untrusted": ({"0.7.1", "0.9.0"}, "aws-lc-rs vs ring / rustls-webpki"),
 }
 
 PLATFORMS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
