@@ -68,8 +68,8 @@ if want criterion; then
     say "criterion: CPU per webhook"
     rm -rf "$CARGO_TARGET_DIR/criterion/webhook" "$CARGO_TARGET_DIR/criterion/pipeline" \
         "$CARGO_TARGET_DIR/criterion/stages_thirdweb-v1" "$CARGO_TARGET_DIR/criterion/validation"
-    cargo bench -p payhook --bench webhook 2>&1 | tee "$OUT/criterion.txt" >&2
-    cargo bench -p payhook --bench validation 2>&1 | tee "$OUT/criterion-validation.txt" >&2
+    cargo bench -p payhook --features eightpay-api --bench webhook 2>&1 | tee "$OUT/criterion.txt" >&2
+    cargo bench -p payhook --features callback --bench validation 2>&1 | tee "$OUT/criterion-validation.txt" >&2
 fi
 
 # ---------------------------------------------------------------- load

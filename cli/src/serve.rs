@@ -17,8 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the built-in 8Pay API stand-in is mounted (development only).
-pub const STANDIN_PREFIX: &str = "/__dev/8pay-api";
+use payhook_cli::standin::MOUNT as STANDIN_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {

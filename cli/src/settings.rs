@@ -77,7 +77,7 @@ impl Settings {
 
     /// True when the development secrets file is in use and no 8Pay API base
     /// is configured: 8Pay is then verified against the built-in stand-in
-    /// served by `payhook serve` at `{payhook url}{STANDIN_PREFIX}`.
+    /// served by `payhook serve` at `{payhook url}{payhook_cli::standin::MOUNT}`.
     pub fn uses_dev_standin(&self) -> bool {
         self.file.contains_key("PAYHOOK_EIGHTPAY_API_KEYS")
             && std::env::var("PAYHOOK_EIGHTPAY_API_KEYS").is_err()
@@ -92,7 +92,7 @@ impl Settings {
             format!(
                 "{}{}",
                 base_url.trim_end_matches('/'),
-                crate::serve::STANDIN_PREFIX
+                payhook_cli::standin::MOUNT
             )
         });
         Config::from_lookup(|k| {

@@ -20,6 +20,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use payhook::secret::{Secret, ct_eq};
+
+/// Where `payhook serve` mounts the stand-in (development secrets only).
+pub const MOUNT: &str = "/__dev/8pay-api";
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

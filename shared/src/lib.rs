@@ -27,9 +27,10 @@ pub mod secret;
 pub mod store;
 #[cfg(feature = "eightpay-api")]
 pub mod tls;
-pub mod users;
 
 pub use config::{Config, ConfigError};
 pub use event::{PaymentEvent, ProviderId, Status};
 pub use pipeline::{App, Clock, FixedClock, Limits, SystemClock};
 pub use rejection::Rejection;
+/// The user records of Koywe's callback (a store port: [`store::users`]).
+pub use store::users;

@@ -23,7 +23,7 @@ struct Item {
 struct State {
     events: HashMap<String, Item>,
     orders: HashMap<(crate::ProviderId, String), OrderState>,
-    users: BTreeMap<String, crate::users::UserRecord>,
+    users: BTreeMap<String, super::users::UserRecord>,
 }
 
 /// An [`EventStore`] in a `Mutex<HashMap>`.
@@ -197,18 +197,18 @@ impl EventStore for MemoryStore {
 }
 
 #[async_trait]
-impl crate::users::UserStore for MemoryStore {
-    async fn get_user(&self, email: &str) -> Result<Option<crate::users::UserRecord>, StoreError> {
+impl super::users::UserStore for MemoryStore {
+    async fn get_user(&self, email: &str) -> Result<Option<super::users::UserRecord>, StoreError> {
         Ok(self.lock()?.users.get(email).cloned())
     }
-    async fn put_user(&self, rec: &crate::users::UserRecord) -> Result<(), StoreError> {
+    async fn put_user(&self, rec: &super::users::UserRecord) -> Result<(), StoreError> {
         self.lock()?.users.insert(rec.email.clone(), rec.clone());
         Ok(())
     }
     async fn remove_user(&self, email: &str) -> Result<bool, StoreError> {
         Ok(self.lock()?.users.remove(email).is_some())
     }
-    async fn list_users(&self) -> Result<Vec<crate::users::UserRecord>, StoreError> {
+    async fn list_users(&self) -> Result<Vec<super::users::UserRecord>, StoreError> {
         Ok(self.lock()?.users.values().cloned().collect())
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub mod memory;
+pub mod users;
 
 /// What the store keeps of one event.
 #[derive(Debug, Clone)]
@@ -220,9 +221,9 @@ pub fn matches(
 }
 
 /// A backend that keeps both events and users (every adapter here does).
-pub trait Store: EventStore + crate::users::UserStore {}
+pub trait Store: EventStore + users::UserStore {}
 
-impl<T: EventStore + crate::users::UserStore> Store for T {}
+impl<T: EventStore + users::UserStore> Store for T {}
 
 #[cfg(test)]
 mod tests {

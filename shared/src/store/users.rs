@@ -2,7 +2,7 @@
 //! callback, keyed by normalized email (`USER#{email}` items in DynamoDB,
 //! the `users` table in SQLite).
 
-use crate::store::StoreError;
+use super::StoreError;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
