@@ -129,7 +129,7 @@ def write_report(a):
     if getattr(a, "note", ""):
         w("> **Status of this run.** " + a.note + "\n")
     w("## 1. CPU per webhook (criterion, no I/O)\n")
-    w("`cargo bench -p payhook --bench webhook` (`shared/benches/webhook.rs`): for each")
+    w("`cargo bench -p payhook --features eightpay-api --bench webhook` (`shared/benches/webhook.rs`): for each")
     w("provider, a committed sample from `events/` signed by the provider's own")
     w("`Provider::sign`, then verify on the raw bytes → parse → normalize → event id →")
     w("`EventRecord::new` (which serializes the published event with `to_json`). This")
@@ -165,7 +165,7 @@ def write_report(a):
             w("whole body as `raw`, so it is serialized once more by `to_json`.")
         val = {k: v for k, v in crit.items() if k.startswith("validation/")}
         if val:
-            w("\nUser-validation handler (`cargo bench -p payhook --bench validation`:")
+            w("\nUser-validation handler (`cargo bench -p payhook --features callback --bench validation`:")
             w("`Validator::process` on the memory store, the DynamoDB `GetItem` excluded;")
             w("caller authentication, body parsing, email normalization, decision and the")
             w("audit log line included):\n")
