@@ -18,19 +18,15 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_smithy_types::body::SdkBody;
 use payhook::event::PaymentEvent;
 use payhook::publish::{PublishError, Publisher};
-use payhook::store::{Claim, EventRecord, EventState, EventStore, StoreError};
+use payhook::store::{Claim, EventState, EventStore, StoreError};
 use payhook::{ProviderId, Status};
 use payhook_aws::dynamodb::DynamoStore;
 use payhook_aws::sqs::SqsPublisher;
 use payhook_tests::aws::{create_queue, create_table, drain, moto_sdk, unique};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-use time::OffsetDateTime;
-use time::macros::datetime;
 
-const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
-const LEASE: Duration = Duration::from_secs(30);
+use crate::store_contract::{LEASE, T0, claim, complete, event, record, secs};
 
 // ---------------------------------------------------------- interceptors
 
@@ -127,43 +123,6 @@ impl Env {
             .build();
         DynamoStore::new(ddb::Client::from_conf(conf), &self.table, 30)
     }
-}
-
-fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> PaymentEvent {
-    let mut e = PaymentEvent::new(
-        ProviderId::KOYWE,
-        "onramp",
-        status.as_str(),
-        status,
-        order,
-        received_at,
-        serde_json::json!({ "orderId": order, "n": id }),
-    );
-    e.event_id = id.to_owned();
-    e
-}
-
-fn record(id: &str, order: &str, status: Status, fingerprint: u8) -> EventRecord {
-    EventRecord::new(&event(id, order, status, T0), &[fingerprint; 32])
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-async fn claim(store: &DynamoStore, rec: &EventRecord, now: OffsetDateTime) -> Claim {
-    store
-        .claim(rec, now, LEASE)
-        .await
-        .unwrap_or_else(|e| panic!("claim: {e:?}"))
-}
-
-async fn complete(store: &DynamoStore, rec: &EventRecord, now: OffsetDateTime) {
-    store
-        .complete(rec, now)
-        .await
-        .unwrap_or_else(|e| panic!("complete: {e:?}"));
 }
 
 // ---------------------------------------------------------------- store

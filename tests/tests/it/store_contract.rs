@@ -1,7 +1,8 @@
 //! The event store's contract, one suite run against every adapter: the
 //! memory store, the embedded SQLite store and DynamoDB (moto on
 //! 127.0.0.1, `PAYHOOK_TEST_MOTO`; failing, never skipping, when it is not
-//! running). Each backend gets a fresh store per test.
+//! running). Each backend gets a fresh store per test. Its helpers (`event`,
+//! `record`, `claim`, …) serve the moto tests too.
 
 use payhook::event::PaymentEvent;
 use payhook::store::memory::MemoryStore;
@@ -16,10 +17,15 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
-const LEASE: Duration = Duration::from_secs(30);
+pub(crate) const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
+pub(crate) const LEASE: Duration = Duration::from_secs(30);
 
-fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> PaymentEvent {
+pub(crate) fn event(
+    id: &str,
+    order: &str,
+    status: Status,
+    received_at: OffsetDateTime,
+) -> PaymentEvent {
     let mut e = PaymentEvent::new(
         ProviderId::KOYWE,
         "onramp",
@@ -33,23 +39,23 @@ fn event(id: &str, order: &str, status: Status, received_at: OffsetDateTime) -> 
     e
 }
 
-fn record(id: &str, order: &str, status: Status, fingerprint: u8) -> EventRecord {
+pub(crate) fn record(id: &str, order: &str, status: Status, fingerprint: u8) -> EventRecord {
     EventRecord::new(&event(id, order, status, T0), &[fingerprint; 32])
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn secs(n: u64) -> Duration {
+pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-async fn claim(store: &dyn EventStore, rec: &EventRecord, now: OffsetDateTime) -> Claim {
+pub(crate) async fn claim(store: &dyn EventStore, rec: &EventRecord, now: OffsetDateTime) -> Claim {
     store
         .claim(rec, now, LEASE)
         .await
         .unwrap_or_else(|e| panic!("claim: {e:?}"))
 }
 
-async fn complete(store: &dyn EventStore, rec: &EventRecord, now: OffsetDateTime) {
+pub(crate) async fn complete(store: &dyn EventStore, rec: &EventRecord, now: OffsetDateTime) {
     store
         .complete(rec, now)
         .await
