@@ -9,18 +9,21 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Every events/ folder (each registered provider's and the callback's).
+all=$(cd ../events && for d in */; do printf '%s ' "${d%/}"; done)
 declare -A FROM=(
     [koywe]="koywe"
     [thirdweb]="thirdweb"
     [eightpay_local]="eightpay"
     [onebuy_wallet_pay]="onebuy-wallet-pay"
     [onebuy_checkout]="onebuy-checkout"
-    [canonical]="koywe thirdweb eightpay onebuy-wallet-pay onebuy-checkout user-validation"
+    [webhook]="$all"
+    [canonical]="$all"
 )
 
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    targets=(koywe thirdweb eightpay_local onebuy_wallet_pay onebuy_checkout canonical)
+    targets=(koywe thirdweb eightpay_local onebuy_wallet_pay onebuy_checkout webhook canonical)
 fi
 
 for t in "${targets[@]}"; do

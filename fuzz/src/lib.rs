@@ -174,6 +174,100 @@ fn normalize(ctx: &str, p: &dyn Provider, bytes: &[u8], v: &Verified) -> Option<
 // Targets
 // ---------------------------------------------------------------------------
 
+/// Every registered provider whose verification needs no I/O, built from
+/// its descriptor's test settings and from its wrong settings (the same
+/// names, other secrets). 8Pay is left out by name: its verification asks
+/// 8Pay's API, and `eightpay_local` covers its local steps.
+type Built = (
+    &'static payhook::providers::Descriptor,
+    std::sync::Arc<dyn Provider>,
+    Option<std::sync::Arc<dyn Provider>>,
+);
+
+fn registered() -> &'static [Built] {
+    static P: OnceLock<Vec<Built>> = OnceLock::new();
+    P.get_or_init(|| {
+        let build = |d: &payhook::providers::Descriptor, pairs: &[(&str, &str)]| {
+            let cfg = payhook::Config::from_lookup(|k| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .unwrap_or_else(|e| panic!("{}: fuzz settings: {e}", d.id));
+            (d.build)(&cfg).unwrap_or_else(|e| panic!("{}: fuzz build: {e}", d.id))
+        };
+        payhook::providers::ALL
+            .iter()
+            .copied()
+            .filter(|d| d.id != payhook::ProviderId::EIGHTPAY)
+            .map(|d| {
+                let right = build(d, d.test_settings);
+                let wrong = (!d.wrong_settings.is_empty()).then(|| build(d, d.wrong_settings));
+                (d, right, wrong)
+            })
+            .collect()
+    })
+}
+
+/// The providers [`webhook`] runs, in registry order.
+pub fn webhook_providers() -> Vec<payhook::ProviderId> {
+    registered().iter().map(|(d, _, _)| d.id).collect()
+}
+
+/// Every registered provider (but 8Pay, see [`registered`]), from its
+/// descriptor alone, so that a new provider is fuzzed without a target of
+/// its own: the bytes as received (no headers, no path parameters) get a
+/// documented answer; the bytes signed by `sign()` are never a 401 (a 400
+/// only where the proof needs a reading of the body the bytes do not
+/// have), and what they verify to is normalized or kept; under the wrong
+/// settings the signed request is always refused, a 401 whenever the right
+/// settings accepted it.
+pub fn webhook(data: &[u8]) {
+    for (d, p, wrong) in registered() {
+        let p = p.as_ref();
+        let id = d.id;
+        let empty = http::HeaderMap::new();
+        match verify(p, data, &empty, &[]) {
+            Ok(a) => {
+                authentic(&format!("{id} (as received)"), p, data, a);
+            }
+            Err(r) => documented(&format!("{id} (as received)"), &r),
+        }
+        let Ok(signed) = p.sign(data, now()) else {
+            continue;
+        };
+        let h = headers(&signed.headers);
+        let params: Vec<(&str, &str)> = signed
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let accepted = match verify(p, &signed.body, &h, &params) {
+            Ok(a) => {
+                authentic(&format!("{id} (signed)"), p, &signed.body, a);
+                true
+            }
+            Err(r) => {
+                documented(&format!("{id} (signed)"), &r);
+                assert!(
+                    r.status == 400 && d.proof.reads_body(),
+                    "{id}: a request signed by sign() answered {r}: {}",
+                    String::from_utf8_lossy(&signed.body)
+                );
+                false
+            }
+        };
+        if let Some(wrong) = wrong {
+            match verify(wrong.as_ref(), &signed.body, &h, &params) {
+                Ok(_) => panic!("{id}: verified under the wrong settings"),
+                Err(r) if accepted => assert_eq!(r.status, 401, "{id} wrong settings: {r}"),
+                Err(r) => documented(&format!("{id} (wrong settings)"), &r),
+            }
+        }
+    }
+}
+
 fn koywe_provider() -> &'static Koywe {
     static P: OnceLock<Koywe> = OnceLock::new();
     P.get_or_init(|| {

@@ -44,11 +44,11 @@
 //! `invitation.`). Non-JSON bytes are current (only the header can sign
 //! them).
 
-use super::Descriptor;
 use super::{
     Authentic, Inbound, Normalized, Provider, Signed, Unparsed, UnparsedReason, Verified,
     from_body, req_str, sha256,
 };
+use super::{Descriptor, Proof};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Failure, Fiat, PaymentEvent, ProviderId, Status};
@@ -128,6 +128,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     dev_settings: |secret| vec![(SECRETS_SETTING, secret("dev-koywe"))],
     test_settings: &[(SECRETS_SETTING, "test-koywe-secret,test-koywe-secret-old")],
     wrong_settings: &[(SECRETS_SETTING, "not-the-secret")],
+    proof: Proof::InBody,
 };
 
 /// Koywe's order webhooks (PROVIDERS.md §3).

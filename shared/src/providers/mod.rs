@@ -200,6 +200,39 @@ pub struct Descriptor {
     pub test_settings: &'static [(&'static str, &'static str)],
     /// Settings with the same names and other secrets (a wrong signer).
     pub wrong_settings: &'static [(&'static str, &'static str)],
+    /// What proves one of its deliveries authentic.
+    pub proof: Proof,
+}
+
+/// What proves a provider's delivery authentic, as far as the body is
+/// concerned: whether a body that cannot be read unambiguously (not JSON,
+/// a repeated key, an integer JavaScript cannot hold) can still be
+/// authenticated — and is then kept as `unknown` — or is refused with a 400
+/// (DESIGN.md step 4). The attack, property and fuzz tests derive what they
+/// expect of each provider from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A signature over the exact bytes, carried in headers (thirdweb): any
+    /// bytes can be authentic.
+    Bytes,
+    /// A signature carried in a header over a *reading* of the body (e.g.
+    /// its JSON re-printed with sorted keys): a body with no one reading
+    /// cannot be authenticated.
+    Reading,
+    /// The proof is a member of the body (Koywe's signature, 8Pay's id):
+    /// a body with no one reading cannot be authenticated.
+    InBody,
+    /// A secret in the URL (1buy's token): the body is not covered, so any
+    /// bytes on an authentic URL are authentic.
+    UrlToken,
+}
+
+impl Proof {
+    /// Whether authenticating a delivery needs one unambiguous reading of
+    /// its body (else 400).
+    pub fn reads_body(self) -> bool {
+        matches!(self, Proof::Reading | Proof::InBody)
+    }
 }
 
 impl std::fmt::Debug for Descriptor {
@@ -208,6 +241,7 @@ impl std::fmt::Debug for Descriptor {
             .field("id", &self.id)
             .field("route", &self.route)
             .field("settings", &self.settings)
+            .field("proof", &self.proof)
             .finish_non_exhaustive()
     }
 }

@@ -32,7 +32,7 @@
 //! only survive in `raw` (the verified body, as received), and `email` goes to
 //! `customer.email`.
 
-use super::Descriptor;
+use super::{Descriptor, Proof};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Customer, Failure, Fiat, PaymentEvent, ProviderId, Status};
@@ -95,6 +95,7 @@ pub static WALLET_PAY: Descriptor = Descriptor {
     dev_settings,
     test_settings: TEST_SETTINGS,
     wrong_settings: WRONG_SETTINGS,
+    proof: Proof::UrlToken,
 };
 
 /// 1buy.io Checkout (PROVIDERS.md §2).
@@ -106,6 +107,7 @@ pub static CHECKOUT: Descriptor = Descriptor {
     dev_settings,
     test_settings: TEST_SETTINGS,
     wrong_settings: WRONG_SETTINGS,
+    proof: Proof::UrlToken,
 };
 
 /// The URL token (and optional api_key) check shared by both 1buy products.

@@ -61,7 +61,7 @@
 //! (`COMPLETED:PARTIAL_SUCCESS`). The dedupe key is `{order}\n` + that
 //! string (*inferred*: order id + status, PROVIDERS.md §5).
 
-use super::Descriptor;
+use super::{Descriptor, Proof};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
 use crate::event::{Crypto, Failure, Fiat, PaymentEvent, ProviderId, Status};
@@ -105,6 +105,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
         "test-thirdweb-secret,test-thirdweb-secret-old",
     )],
     wrong_settings: &[(SECRETS_SETTING, "not-the-secret")],
+    proof: Proof::Bytes,
 };
 
 /// thirdweb Pay / Universal Bridge webhooks.

@@ -29,8 +29,8 @@
 
 use super::de::decimal_string;
 use super::{
-    Authentic, Descriptor, Inbound, Normalized, Provider, Signed, Unparsed, Verified, from_body,
-    sha256,
+    Authentic, Descriptor, Inbound, Normalized, Proof, Provider, Signed, Unparsed, Verified,
+    from_body, sha256,
 };
 use crate::canonical;
 use crate::config::{Config, ConfigError};
@@ -101,6 +101,7 @@ pub static DESCRIPTOR: Descriptor = Descriptor {
     // 8Pay signs nothing: a wrong signer is one whose API does not know
     // the notification, which the tests arrange with the stand-in.
     wrong_settings: &[],
+    proof: Proof::InBody,
 };
 
 #[cfg(feature = "eightpay-api")]
