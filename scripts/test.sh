@@ -46,6 +46,11 @@ export PAYHOOK_TEST_MOTO
 trap 'scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
 echo "moto at $PAYHOOK_TEST_MOTO"
 
+step "Python test libraries (the Standard Webhooks verifier from PyPI)"
+PAYHOOK_TEST_PYTHON="$(scripts/pytools.sh | tail -n 1)"
+export PAYHOOK_TEST_PYTHON
+echo "python with standardwebhooks: $PAYHOOK_TEST_PYTHON"
+
 step "cargo test --workspace"
 cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/last-test.log"
 

@@ -16,7 +16,47 @@ pub struct EventQuery {
     pub json: bool,
 }
 
-fn open_embedded(data_dir: &Path) -> Result<SqliteStore, CliError> {
+/// `payhook events --follow`: the matching published events, then each new
+/// one as it is published, one JSON line each (the exact published JSON),
+/// until interrupted. Embedded store only (with AWS, read the queue).
+pub async fn follow(backend: Backend, data_dir: &Path, q: EventQuery) -> Result<(), CliError> {
+    if backend != Backend::Embedded {
+        return Err(CliError::Usage(
+            "--follow reads the embedded store's outbox; with --backend aws, consume the SQS queue"
+                .into(),
+        ));
+    }
+    use std::io::Write as _;
+    let store = open_embedded(data_dir)?;
+    let outbox = SqliteOutbox::new(&store);
+    let mut filter = OutboxFilter {
+        provider: q.provider.map(|p| p.as_str().to_owned()),
+        order_id: q.order_id.clone(),
+        status: q.status.map(|s| s.as_str().to_owned()),
+        since: q.since,
+        after_seq: None,
+    };
+    let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        for row in outbox.list(&filter).await? {
+            filter.after_seq = Some(row.seq);
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) ends the command quietly.
+            if writeln!(out, "{}", row.body)
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+        }
+    }
+}
+
+pub(crate) fn open_embedded(data_dir: &Path) -> Result<SqliteStore, CliError> {
     let db = data_dir.join("payhook.db");
     if !db.exists() {
         return Err(CliError::Usage(format!(
@@ -43,6 +83,7 @@ async fn published(
                     order_id: q.order_id.clone(),
                     status: q.status.map(|s| s.as_str().to_owned()),
                     since: q.since,
+                    after_seq: None,
                 })
                 .await?;
             Ok(rows.into_iter().map(|r| r.body).collect())

@@ -1,6 +1,8 @@
 //! `payhook`: run every webhook route locally, send signed samples, inspect
 //! what was recorded and published.
 
+mod deliveries;
+mod forward_setup;
 mod inspect;
 mod logbuf;
 mod onebuy;
@@ -106,6 +108,10 @@ enum Cmd {
         /// One event per line: the exact published JSON.
         #[arg(long)]
         json: bool,
+        /// Keep running and print each new published event as a JSON line
+        /// (after the matching ones already published); Ctrl-C ends it.
+        #[arg(long)]
+        follow: bool,
         #[arg(long)]
         provider: Option<String>,
         #[arg(long = "order")]
@@ -116,6 +122,22 @@ enum Cmd {
         #[arg(long)]
         since: Option<String>,
     },
+    /// What forwarding (PAYHOOK_FORWARD_URL) did with each published event.
+    Deliveries {
+        /// Only the failed ones (every attempt used: the dead letters).
+        #[arg(long, conflicts_with = "state")]
+        failed: bool,
+        /// Only those in this state: pending, delivered or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Make every failed delivery pending again (dry run unless --yes).
+        #[arg(long)]
+        retry_failed: bool,
+        #[arg(long, requires = "retry_failed")]
+        yes: bool,
+    },
     /// Current status of each order.
     Orders {
         #[arg(long)]
@@ -125,6 +147,10 @@ enum Cmd {
     Replay {
         /// Event ids to replay.
         event_ids: Vec<String>,
+        /// Instead: send every failed forwarding delivery (dead letter)
+        /// again, same webhook-id (= `payhook deliveries --retry-failed`).
+        #[arg(long, conflicts_with_all = ["event_ids", "since", "provider"])]
+        failed: bool,
         /// Replay every event received at or after this RFC 3339 time.
         #[arg(long)]
         since: Option<String>,
@@ -315,6 +341,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Cmd::Events {
             json,
+            follow,
             provider,
             order_id,
             status,
@@ -328,22 +355,52 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 })
                 .transpose()?;
             let since = since.map(|s| parse_time(&s)).transpose()?;
-            inspect::events(
+            let q = inspect::EventQuery {
+                provider,
+                order_id,
+                status,
+                since,
+                json,
+            };
+            if follow {
+                inspect::follow(cli.backend, &cli.data_dir, q).await
+            } else {
+                inspect::events(cli.backend, &cli.data_dir, q).await
+            }
+        }
+        Cmd::Deliveries {
+            failed,
+            state,
+            json,
+            retry_failed,
+            yes,
+        } => {
+            if retry_failed {
+                return deliveries::retry_failed(cli.backend, &cli.data_dir, yes).await;
+            }
+            let state = match (failed, state) {
+                (true, _) => Some(payhook_embedded::DeliveryState::Failed),
+                (false, Some(s)) => {
+                    Some(payhook_embedded::DeliveryState::parse(&s).map_err(|_| {
+                        CliError::Usage(format!("unknown state {s} (pending, delivered, failed)"))
+                    })?)
+                }
+                (false, None) => None,
+            };
+            deliveries::list(
                 cli.backend,
                 &cli.data_dir,
-                inspect::EventQuery {
-                    provider,
-                    order_id,
-                    status,
-                    since,
-                    json,
-                },
+                deliveries::DeliveriesArgs { state, json },
             )
             .await
         }
         Cmd::Orders { json } => inspect::orders(cli.backend, &cli.data_dir, json).await,
         Cmd::Onebuy(args) => onebuy::run(args).await.map_err(CliError::from),
         Cmd::Replay {
+            failed: true, yes, ..
+        } => deliveries::retry_failed(cli.backend, &cli.data_dir, yes).await,
+        Cmd::Replay {
+            failed: false,
             event_ids,
             since,
             provider,

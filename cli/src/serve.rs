@@ -51,46 +51,58 @@ pub async fn backend(
     data_dir: &std::path::Path,
     cfg: &payhook::Config,
 ) -> Result<(Arc<dyn Store>, Arc<dyn Publisher>), CliError> {
-    let (store, publisher, _) = backend_parts(kind, data_dir, cfg).await?;
-    Ok((store, publisher))
+    let parts = backend_parts(kind, data_dir, cfg).await?;
+    Ok((parts.store, parts.publisher))
 }
 
-/// [`backend`], plus the recorder that records, publishes and completes a
-/// new event in one write when the publisher is the store's own outbox
-/// (embedded).
+/// What [`backend_parts`] opens.
+struct Parts {
+    store: Arc<dyn Store>,
+    publisher: Arc<dyn Publisher>,
+    /// Records, publishes and completes a new event in one write when the
+    /// publisher is the store's own outbox (embedded).
+    recorder: Option<Arc<dyn payhook::pipeline::Recorder>>,
+    /// The embedded store itself (forwarding reads its outbox).
+    sqlite: Option<payhook_embedded::SqliteStore>,
+}
+
+/// [`backend`], plus the recorder and the embedded store.
 async fn backend_parts(
     kind: Backend,
     data_dir: &std::path::Path,
     cfg: &payhook::Config,
-) -> Result<
-    (
-        Arc<dyn Store>,
-        Arc<dyn Publisher>,
-        Option<Arc<dyn payhook::pipeline::Recorder>>,
-    ),
-    CliError,
-> {
+) -> Result<Parts, CliError> {
     match kind {
         Backend::Embedded => {
             std::fs::create_dir_all(data_dir).map_err(|e| CliError::Io {
                 what: format!("create {}", data_dir.display()),
                 source: e,
             })?;
-            let store = Arc::new(payhook_embedded::SqliteStore::open(
-                &data_dir.join("payhook.db"),
-            )?);
+            let sqlite = payhook_embedded::SqliteStore::open(&data_dir.join("payhook.db"))?;
+            let store = Arc::new(sqlite.clone());
             let outbox = payhook_embedded::SqliteOutbox::new(&store);
-            Ok((store.clone(), Arc::new(outbox), Some(store)))
+            Ok(Parts {
+                store: store.clone(),
+                publisher: Arc::new(outbox),
+                recorder: Some(store),
+                sqlite: Some(sqlite),
+            })
         }
-        Backend::Memory => Ok((
-            Arc::new(payhook::store::memory::MemoryStore::new()),
-            Arc::new(payhook::publish::memory::MemoryPublisher::new()),
-            None,
-        )),
+        Backend::Memory => Ok(Parts {
+            store: Arc::new(payhook::store::memory::MemoryStore::new()),
+            publisher: Arc::new(payhook::publish::memory::MemoryPublisher::new()),
+            recorder: None,
+            sqlite: None,
+        }),
         Backend::Aws => {
             let sdk = payhook_aws::sdk_config().await;
             let (store, publisher) = payhook_aws::aws_backend(cfg, &sdk).await?;
-            Ok((store, publisher, None))
+            Ok(Parts {
+                store,
+                publisher,
+                recorder: None,
+                sqlite: None,
+            })
         }
     }
 }
@@ -113,8 +125,29 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     }
     let dev_standin = settings.uses_dev_standin();
     let cfg = settings.config_for(&format!("http://{addr}"))?;
-    let (backend_store, publisher, recorder) =
-        backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
+    let forward = crate::forward_setup::load(&mut settings, &opts.data_dir)?;
+    let Parts {
+        store: backend_store,
+        publisher,
+        recorder,
+        sqlite,
+    } = backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
+    let forwarder = match (forward, &sqlite) {
+        (None, _) => None,
+        (Some(f), Some(db)) => Some((
+            payhook_cli::forward::Forwarder::new(
+                payhook_embedded::Deliveries::open(db).await?,
+                f.config,
+            )?,
+            f.generated,
+        )),
+        (Some(_), None) => {
+            return Err(CliError::Usage(format!(
+                "{} needs the embedded backend (with --backend aws, consume the SQS queue)",
+                payhook_cli::forward::URL_SETTING
+            )));
+        }
+    };
     let store: Arc<dyn EventStore> = backend_store.clone();
     let limits = Limits::from(&cfg);
 
@@ -185,6 +218,19 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     for l in &lines {
         println!("{l}");
     }
+    if let Some((f, generated)) = &forwarder {
+        println!(
+            "Forwarding every published event to {} (Standard Webhooks signatures; payhook deliveries)",
+            f.config.url
+        );
+        if let Some(secret) = generated {
+            println!(
+                "  generated development secret {}={} (verify deliveries with it)",
+                payhook_cli::forward::SECRETS_SETTING,
+                secret.expose()
+            );
+        }
+    }
     println!("Try: payhook send events/koywe/sample.json");
 
     let limit = Arc::new(Shed {
@@ -199,8 +245,16 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         limits,
         opts.sweep_every,
     ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let forwarding = forwarder.map(|(f, _)| tokio::spawn(f.run(stop_rx)));
     accept_loop(listener, router, opts.conns).await;
     sweeper.abort();
+    // Stop forwarding: attempts in flight finish and are recorded (each
+    // bounded by the forward timeout); pending ones resume at next start.
+    let _ = stop_tx.send(true);
+    if let Some(f) = forwarding {
+        let _ = f.await;
+    }
     Ok(())
 }
 
@@ -214,14 +268,37 @@ pub struct ConnLimits {
     pub header_timeout: Duration,
 }
 
-/// Accept connections until Ctrl-C and serve each with hyper's HTTP/1.1
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (systemd's stop).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Accept connections until Ctrl-C or SIGTERM and serve each with hyper's HTTP/1.1
 /// (a timer set, so `header_timeout` applies), at most `max_connections`
-/// at once. On Ctrl-C: stop accepting and let open connections finish
+/// at once. On Ctrl-C or SIGTERM: stop accepting and let open connections finish
 /// (bounded by 10 s).
 async fn accept_loop(listener: tokio::net::TcpListener, router: Router, limits: ConnLimits) {
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut ctrl_c = std::pin::pin!(shutdown_signal());
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {

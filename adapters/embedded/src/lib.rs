@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+pub mod deliveries;
+pub use deliveries::{AttemptResult, Deliveries, Delivery, DeliveryState, Due, Redrive};
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     event_id       TEXT PRIMARY KEY,
@@ -116,7 +119,7 @@ impl PublishedCache {
 #[error("sqlite: {0}")]
 struct SqlError(#[from] rusqlite::Error);
 
-fn sql(e: rusqlite::Error) -> StoreError {
+pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::SqliteFailure(f, _)
             if matches!(
@@ -815,6 +818,8 @@ pub struct OutboxFilter {
     pub order_id: Option<String>,
     pub status: Option<String>,
     pub since: Option<OffsetDateTime>,
+    /// Only messages after this sequence number (`payhook events --follow`).
+    pub after_seq: Option<i64>,
 }
 
 impl SqliteOutbox {
@@ -834,12 +839,19 @@ impl SqliteOutbox {
                     "SELECT seq, event_id, body, published_at, replay FROM outbox
                      WHERE (?1 IS NULL OR provider = ?1) AND (?2 IS NULL OR order_id = ?2)
                        AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR published_at >= ?4)
+                       AND (?5 IS NULL OR seq > ?5)
                      ORDER BY seq",
                 )
                 .map_err(err)?;
             let rows = st
                 .query_map(
-                    params![f.provider, f.order_id, f.status, f.since.map(nanos)],
+                    params![
+                        f.provider,
+                        f.order_id,
+                        f.status,
+                        f.since.map(nanos),
+                        f.after_seq
+                    ],
                     |r| {
                         Ok(OutboxEntry {
                             seq: r.get(0)?,

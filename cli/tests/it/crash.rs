@@ -14,15 +14,15 @@
 //! (replay rows excluded); no event is left `recorded`; nothing else is
 //! stored; zero lost.
 
+use crate::common::{Answer, Consumer, FORWARD_SECRET, dev_secrets, post, repo, sample_body};
 use payhook::ProviderId;
 use payhook::providers::{self, Provider, Verified};
 use payhook::store::{EventFilter, EventState, EventStore};
 use payhook_embedded::SqliteStore;
 use payhook_embedded::{OutboxFilter, SqliteOutbox};
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -36,10 +36,6 @@ const SENDERS: usize = 4;
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(20);
 /// The whole test must stay well under a minute.
 const TEST_BUDGET: Duration = Duration::from_secs(75);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// A tiny xorshift generator (no `rand` in this crate's dependencies); the
 /// seed is printed so a failing run can be reasoned about.
@@ -85,10 +81,16 @@ impl Drop for Server {
     }
 }
 
-/// Start `payhook serve` on `listen`; the address it listens on, or `None`
-/// when it exited before printing one (e.g. the port could not be bound).
-fn start(data_dir: &Path, listen: &str, server: &mut Server) -> Option<String> {
-    start_with(data_dir, listen, server, &[])
+/// Start `payhook serve` on `listen`, forwarding with the settings `env`;
+/// the address it listens on, or `None` when it exited before printing one
+/// (e.g. the port could not be bound).
+fn start(
+    data_dir: &Path,
+    listen: &str,
+    server: &mut Server,
+    env: &[(String, String)],
+) -> Option<String> {
+    start_with(data_dir, listen, server, &[], env)
 }
 
 /// [`start`] with extra `serve` arguments.
@@ -97,6 +99,7 @@ fn start_with(
     listen: &str,
     server: &mut Server,
     extra: &[&str],
+    env: &[(String, String)],
 ) -> Option<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_payhook"));
     cmd.current_dir(repo()).arg("--data-dir").arg(data_dir);
@@ -109,6 +112,10 @@ fn start_with(
         .env_remove("PAYHOOK_MAX_IN_FLIGHT")
         .env("PAYHOOK_LEASE_SECS", "1")
         .env("RUST_LOG", "warn");
+    for k in payhook_cli::forward::SETTINGS {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let mut child = cmd
         .args(["serve", "--listen", listen, "--sweep-every-secs", "1"])
         .args(extra)
@@ -133,75 +140,6 @@ fn start_with(
         server.kill();
     }
     addr
-}
-
-/// What one HTTP exchange gave.
-enum Answer {
-    /// Connection refused, reset, timed out or cut short: no answer.
-    None,
-    Status(u16, serde_json::Value),
-}
-
-fn post(addr: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Answer {
-    let Ok(sock) = addr.parse::<std::net::SocketAddr>() else {
-        return Answer::None;
-    };
-    let Ok(mut s) = TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else {
-        return Answer::None;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    let mut req = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    if s.write_all(&bytes).is_err() {
-        return Answer::None;
-    }
-    let mut resp = Vec::new();
-    if s.read_to_end(&mut resp).is_err() {
-        return Answer::None;
-    }
-    let text = String::from_utf8_lossy(&resp);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return Answer::None;
-    };
-    let Some(status) = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-    else {
-        return Answer::None;
-    };
-    match serde_json::from_str(body) {
-        Ok(v) => Answer::Status(status, v),
-        // A response cut short by the kill.
-        Err(_) => Answer::None,
-    }
-}
-
-/// Read `KEY=VALUE` lines of the generated `dev-secrets.env`.
-fn dev_secrets(data_dir: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(data_dir.join("dev-secrets.env"))
-        .unwrap_or_else(|e| panic!("read dev-secrets.env: {e}"))
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
-fn sample_body(function: &str, file: &str) -> serde_json::Value {
-    let path = repo().join("events").join(function).join(file);
-    let ev: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(ev["body"].as_str().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{}: body: {e}", path.display()))
 }
 
 /// One distinct webhook: the provider and its unsigned body.
@@ -326,7 +264,12 @@ fn kill_dash_nine_under_load_loses_nothing() {
     eprintln!("crash test seed: {:#x}", rng.0);
 
     let mut server = Server { child: None };
-    let first = start(&data_dir, "127.0.0.1:0", &mut server)
+    // Forwarding runs all along: every event must reach the merchant's
+    // endpoint (verified there by the Standard Webhooks library) despite
+    // the kills; a kill in the middle of an attempt makes it again.
+    let consumer = Consumer::start(FORWARD_SECRET, &[]);
+    let forward = consumer.settings(FORWARD_SECRET);
+    let first = start(&data_dir, "127.0.0.1:0", &mut server, &forward)
         .unwrap_or_else(|| panic!("payhook serve did not start"));
     let addr = Arc::new(RwLock::new(first.clone()));
 
@@ -383,11 +326,11 @@ fn kill_dash_nine_under_load_loses_nothing() {
         // Down for a random while too: deliveries meanwhile get no answer.
         std::thread::sleep(Duration::from_millis(rng.range(0, 150)));
         let same = addr.read().map(|a| a.clone()).unwrap_or_default();
-        let new = match start(&data_dir, &same, &mut server) {
+        let new = match start(&data_dir, &same, &mut server, &forward) {
             Some(a) => a,
             None => {
                 port_changes += 1;
-                start(&data_dir, "127.0.0.1:0", &mut server)
+                start(&data_dir, "127.0.0.1:0", &mut server, &forward)
                     .unwrap_or_else(|| panic!("payhook serve did not restart"))
             }
         };
@@ -433,6 +376,24 @@ fn kill_dash_nine_under_load_loses_nothing() {
         if recorded == 0 || Instant::now() > sweep_deadline {
             break;
         }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // And forwarding time to deliver what is still pending (at most a few
+    // seconds: the consumer always answers 200, the schedule is short).
+    let forward_deadline = Instant::now() + Duration::from_secs(30);
+    let undelivered = |log: &[serde_json::Value]| -> Vec<String> {
+        let delivered: std::collections::HashSet<&str> = log
+            .iter()
+            .filter(|e| e["verified"] == true && e["answered"] == 200)
+            .filter_map(|e| e["id"].as_str())
+            .collect();
+        acked
+            .keys()
+            .filter(|id| !delivered.contains(id.as_str()))
+            .cloned()
+            .collect()
+    };
+    while !undelivered(&consumer.log()).is_empty() && Instant::now() < forward_deadline {
         std::thread::sleep(Duration::from_millis(250));
     }
     server.kill();
@@ -497,6 +458,39 @@ fn kill_dash_nine_under_load_loses_nothing() {
         }
     }
     assert!(lost.is_empty(), "{} problems: {lost:#?}", lost.len());
+    // Forwarding: every acknowledged event reached the endpoint, verified by
+    // the Standard Webhooks library, with its event id as webhook-id and as
+    // the body's event_id; nothing else was forwarded; nothing unverifiable.
+    let log = consumer.log();
+    let missing = undelivered(&log);
+    assert!(
+        missing.is_empty(),
+        "{} events never forwarded: {:?}",
+        missing.len(),
+        missing.iter().take(10).collect::<Vec<_>>()
+    );
+    let unverified: Vec<_> = log.iter().filter(|e| e["verified"] != true).collect();
+    assert!(
+        unverified.is_empty(),
+        "deliveries the library refused: {unverified:?}"
+    );
+    let strangers: Vec<_> = log
+        .iter()
+        .filter(|e| {
+            let id = e["id"].as_str().unwrap_or_default();
+            !acked.contains_key(id) || e["event_id"] != id
+        })
+        .collect();
+    assert!(
+        strangers.is_empty(),
+        "forwarded but not acknowledged: {strangers:?}"
+    );
+    eprintln!(
+        "crash test: {} forwarding attempts for {} events (at-least-once: {} repeated)",
+        log.len(),
+        acked.len(),
+        log.len().saturating_sub(acked.len())
+    );
     let left: Vec<_> = events
         .iter()
         .filter(|e| e.state == EventState::Recorded)
@@ -538,6 +532,7 @@ fn overload_is_shed_with_503_and_loses_nothing() {
         "127.0.0.1:0",
         &mut server,
         &["--max-in-flight", "2"],
+        &[],
     )
     .unwrap_or_else(|| panic!("payhook serve did not start"));
     let pid = server.child.as_ref().map(|c| c.id()).unwrap_or_default();

@@ -6,6 +6,7 @@ mod common;
 mod aws_backend;
 mod crash;
 mod e2e;
+mod forward;
 mod published_examples;
 mod sign;
 mod slow_clients;
