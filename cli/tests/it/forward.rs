@@ -327,3 +327,55 @@ fn a_missing_secret_is_generated_and_an_invalid_one_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `payhook events --follow` prints the events already published, then each
+/// new one as a JSON line as it is published.
+#[test]
+fn events_follow_prints_new_events_as_they_are_published() {
+    use std::io::BufRead as _;
+    let dir = data_dir("follow");
+    let (_server, url, _) = serve_with(payhook(&dir));
+    let p = koywe(&dir);
+    let before = send(&url, &*p, "fw-follow", "payment_created");
+    let mut child = payhook(&dir)
+        .args(["events", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    // Killed when dropped, also when an assertion fails.
+    let follower = crate::common::Server(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line from events --follow"));
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        v["event_id"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(next(), before);
+    let after = send(&url, &*p, "fw-follow", "crypto_delivered");
+    assert_eq!(next(), after);
+    drop(follower);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_forwarding_setting_is_documented() {
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for s in payhook_cli::forward::SETTINGS {
+        assert!(
+            readme.contains(&format!("`{s}`")),
+            "README.md does not document {s}"
+        );
+    }
+}

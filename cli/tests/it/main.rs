@@ -5,6 +5,7 @@ mod common;
 
 mod aws_backend;
 mod crash;
+mod deploy;
 mod e2e;
 mod forward;
 mod published_examples;
