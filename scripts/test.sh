@@ -25,6 +25,9 @@ need() {
 
 need cargo "install Rust with rustup (https://rustup.rs)"
 need python3 "install Python 3.10+ (apt-get install python3 python3-venv)"
+need curl "install curl (apt-get install curl): the HTTPS tests use it as the TLS client"
+need openssl "install openssl (apt-get install openssl): the HTTPS tests make their CA with it"
+need systemd-analyze "install systemd (apt-get install systemd): deploy/payhook.service is checked with systemd-analyze verify"
 need node "install Node.js 18+ (apt-get install nodejs): the Koywe tests compare with JavaScript's JSON.stringify"
 
 step "cargo fmt --check"

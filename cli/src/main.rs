@@ -11,6 +11,7 @@ mod send;
 mod serve;
 mod settings;
 mod sign;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use serve::Backend;

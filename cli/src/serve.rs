@@ -126,6 +126,10 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     let dev_standin = settings.uses_dev_standin();
     let cfg = settings.config_for(&format!("http://{addr}"))?;
     let forward = crate::forward_setup::load(&mut settings, &opts.data_dir)?;
+    let tls = crate::tls::TlsFiles::from_lookup(|k| settings.get(k))?
+        .map(crate::tls::acceptor)
+        .transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let Parts {
         store: backend_store,
         publisher,
@@ -197,8 +201,13 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         );
     }
     println!(
-        "payhook serve: listening on http://{addr} ({:?} backend)",
-        opts.backend
+        "payhook serve: listening on {scheme}://{addr} ({:?} backend{})",
+        opts.backend,
+        if tls.is_some() {
+            ", TLS: HTTP/2 and HTTP/1.1, certificate reloaded on SIGHUP or change"
+        } else {
+            ""
+        }
     );
     if generated {
         println!(
@@ -247,7 +256,13 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let forwarding = forwarder.map(|(f, _)| tokio::spawn(f.run(stop_rx)));
-    accept_loop(listener, router, opts.conns).await;
+    let tls_watch = tls
+        .as_ref()
+        .map(|(_, r)| tokio::spawn(crate::tls::watch(r.clone())));
+    accept_loop(listener, router, opts.conns, tls.map(|(a, _)| a)).await;
+    if let Some(w) = tls_watch {
+        w.abort();
+    }
     sweeper.abort();
     // Stop forwarding: attempts in flight finish and are recorded (each
     // bounded by the forward timeout); pending ones resume at next start.
@@ -291,11 +306,18 @@ async fn shutdown_signal() {
     }
 }
 
-/// Accept connections until Ctrl-C or SIGTERM and serve each with hyper's HTTP/1.1
-/// (a timer set, so `header_timeout` applies), at most `max_connections`
-/// at once. On Ctrl-C or SIGTERM: stop accepting and let open connections finish
-/// (bounded by 10 s).
-async fn accept_loop(listener: tokio::net::TcpListener, router: Router, limits: ConnLimits) {
+/// Accept connections until Ctrl-C or SIGTERM and serve each with hyper:
+/// plain connections with HTTP/1.1 (a timer set, so `header_timeout`
+/// applies); with `tls`, each connection first completes its TLS handshake
+/// within `header_timeout`, then speaks HTTP/2 or HTTP/1.1 as ALPN chose.
+/// At most `max_connections` at once. On Ctrl-C or SIGTERM: stop accepting
+/// and let open connections finish (bounded by 10 s).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut ctrl_c = std::pin::pin!(shutdown_signal());
@@ -318,20 +340,61 @@ async fn accept_loop(listener: tokio::net::TcpListener, router: Router, limits: 
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(limits.header_timeout);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let ended = match tls {
+                None => serve_http1(stream, service, limits, watcher).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => {
+                            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                            if h2 {
+                                let mut http = hyper::server::conn::http2::Builder::new(
+                                    hyper_util::rt::TokioExecutor::new(),
+                                );
+                                http.timer(hyper_util::rt::TokioTimer::new())
+                                    .max_concurrent_streams(256)
+                                    .keep_alive_interval(limits.header_timeout)
+                                    .keep_alive_timeout(limits.header_timeout);
+                                let conn = http
+                                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+                                watcher.watch(conn).await.map_err(|e| e.to_string())
+                            } else {
+                                serve_http1(tls, service, limits, watcher).await
+                            }
+                        }
+                        Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                        Err(_) => Err("TLS handshake not finished in time".into()),
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(slot);
         });
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+}
+
+/// One connection with hyper's HTTP/1.1, its header read timeout on.
+async fn serve_http1<I>(
+    io: I,
+    service: hyper_util::service::TowerToHyperService<Router>,
+    limits: ConnLimits,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let conn = http.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    watcher.watch(conn).await.map_err(|e| e.to_string())
 }
 
 /// The route for the start-up banner. 1buy's URL token is a credential:

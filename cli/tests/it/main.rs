@@ -12,3 +12,4 @@ mod published_examples;
 mod sign;
 mod slow_clients;
 mod startup;
+mod tls;
