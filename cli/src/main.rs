@@ -60,6 +60,10 @@ enum Cmd {
         /// Requests handled at once; more are answered 503 (Retry-After: 1).
         #[arg(long, env = "PAYHOOK_MAX_IN_FLIGHT", default_value_t = 512)]
         max_in_flight: usize,
+        /// Milliseconds a request (its body read) waits for an in-flight
+        /// slot before it is answered 503; 0 = shed at once.
+        #[arg(long, env = "PAYHOOK_QUEUE_MS", default_value_t = 500)]
+        queue_ms: u64,
         /// Seconds a client has to send its whole body; a slower one is
         /// answered 408 and holds no in-flight slot meanwhile.
         #[arg(long, env = "PAYHOOK_BODY_TIMEOUT_SECS", default_value_t = 10)]
@@ -290,6 +294,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             sweep_every_secs,
             max_in_flight,
+            queue_ms,
             body_timeout_secs,
             header_timeout_secs,
             max_connections,
@@ -297,6 +302,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             serve::run(serve::ServeOpts {
                 max_in_flight,
+                queue: Duration::from_millis(queue_ms),
                 body_timeout: Duration::from_secs(body_timeout_secs.max(1)),
                 conns: serve::ConnLimits {
                     max_connections,

@@ -34,6 +34,9 @@ pub struct ServeOpts {
     /// Requests handled at once; more are shed with 503 + `Retry-After`
     /// instead of queueing (bounded memory and latency under overload).
     pub max_in_flight: usize,
+    /// How long a request whose body is read waits for an in-flight slot
+    /// before it is shed (0: shed at once).
+    pub queue: Duration,
     /// The whole body must arrive within this; it is read before an
     /// in-flight slot is taken, so slow clients cannot hold the slots.
     pub body_timeout: Duration,
@@ -244,6 +247,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
 
     let limit = Arc::new(Shed {
         slots: tokio::sync::Semaphore::new(opts.max_in_flight.max(1)),
+        queue: opts.queue,
         body_timeout: opts.body_timeout,
         max_body_bytes: cfg.max_body_bytes.max(koywe_callback::MAX_BODY_BYTES),
     });
@@ -486,14 +490,17 @@ async fn validate(
 /// The in-flight limit and how bodies are read before it.
 struct Shed {
     slots: tokio::sync::Semaphore,
+    /// How long a request (its body read) waits for a slot before 503.
+    queue: Duration,
     body_timeout: Duration,
     /// The largest body any route accepts (each route applies its own).
     max_body_bytes: usize,
 }
 
 /// Load shedding: at most `max_in_flight` requests are inside payhook at
-/// once; the rest get 503 with `Retry-After: 1` at once, so overload neither
-/// grows memory nor latency without bound and providers retry later.
+/// once; the rest wait up to `queue` for a slot, then get 503 with
+/// `Retry-After: 1`, so overload grows neither memory nor latency without
+/// bound and providers retry later.
 ///
 /// The body is read *before* a slot is taken, within `body_timeout` (408
 /// after it, 413 over the size limit): a client that trickles its body
@@ -526,9 +533,20 @@ async fn shed(
         }
     };
     let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-    match limit.slots.try_acquire() {
-        Ok(_permit) => next.run(req).await,
-        Err(_) => {
+    // A slot now, else a short wait in line for one (FIFO): under a burst,
+    // waiting costs no CPU while a 503 costs a retry's whole request, so
+    // goodput holds up; past `queue` the request is shed.
+    let permit = match limit.slots.try_acquire() {
+        Ok(p) => Some(p),
+        Err(_) if limit.queue.is_zero() => None,
+        Err(_) => tokio::time::timeout(limit.queue, limit.slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok),
+    };
+    match permit {
+        Some(_permit) => next.run(req).await,
+        None => {
             let mut r = Reply::error(
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded, retry later",

@@ -517,21 +517,47 @@ fn kill_dash_nine_under_load_loses_nothing() {
 }
 
 /// Overload: far more concurrent deliveries than `--max-in-flight` lets in.
-/// The excess is shed at once with 503 (the provider retries), memory stays
-/// bounded, and every delivery is accepted in the end, stored and published
-/// exactly once.
+/// With no wait in line (`--queue-ms 0`) the excess is shed at once with
+/// 503 (the provider retries), memory stays bounded, and every delivery is
+/// accepted in the end, stored and published exactly once.
 #[test]
 fn overload_is_shed_with_503_and_loses_nothing() {
+    let shed = overload("0");
+    assert!(
+        shed > 0,
+        "nothing was shed: the in-flight limit was never reached"
+    );
+}
+
+/// The same burst with a wait in line (`--queue-ms`, default 500): 24× the
+/// in-flight limit waits for a slot instead of being refused — no 503, no
+/// retry traffic — and the same guarantees hold.
+#[test]
+fn a_burst_waits_in_line_instead_of_being_refused() {
+    let shed = overload("5000");
+    assert_eq!(
+        shed, 0,
+        "requests were shed although the line was long enough"
+    );
+}
+
+/// 48 threads × 12 distinct deliveries against `--max-in-flight 2` with
+/// `--queue-ms queue_ms`; every delivery accepted, published exactly once,
+/// memory bounded. Returns how many answers were 503.
+fn overload(queue_ms: &str) -> u64 {
     const THREADS: u64 = 48;
     const PER_THREAD: u64 = 12;
-    let data_dir = std::env::temp_dir().join(format!("payhook-overload-{}", std::process::id()));
+    let data_dir = std::env::temp_dir().join(format!(
+        "payhook-overload-{queue_ms}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut server = Server { child: None };
     let addr = start_with(
         &data_dir,
         "127.0.0.1:0",
         &mut server,
-        &["--max-in-flight", "2"],
+        &["--max-in-flight", "2", "--queue-ms", queue_ms],
         &[],
     )
     .unwrap_or_else(|| panic!("payhook serve did not start"));
@@ -562,10 +588,6 @@ fn overload_is_shed_with_503_and_loses_nothing() {
         }
     }
     let shed = stats.unavailable.load(Ordering::Relaxed);
-    assert!(
-        shed > 0,
-        "nothing was shed: the in-flight limit was never reached"
-    );
     assert_eq!(acked.len() as u64, THREADS * PER_THREAD);
     let hwm_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -601,11 +623,12 @@ fn overload_is_shed_with_503_and_loses_nothing() {
         );
     }
     eprintln!(
-        "overload: {} deliveries accepted, {shed} answers 503, max RSS {} KiB",
+        "overload (queue {queue_ms} ms): {} deliveries accepted, {shed} answers 503, max RSS {} KiB",
         acked.len(),
         hwm_kib
     );
     let _ = std::fs::remove_dir_all(&data_dir);
+    shed
 }
 
 /// Start-up safety: `payhook serve` with an empty secret entry refuses to
