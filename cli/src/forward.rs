@@ -217,22 +217,12 @@ fn backoff(schedule: &[Duration], failed: u32) -> Option<Duration> {
     Some(base.mul_f64(factor))
 }
 
-/// Counters of what forwarding did since start (shown by the banner's
-/// metrics line and by tests).
-#[derive(Debug, Default)]
-pub struct ForwardCounts {
-    pub delivered: std::sync::atomic::AtomicU64,
-    pub retried: std::sync::atomic::AtomicU64,
-    pub failed: std::sync::atomic::AtomicU64,
-}
-
 /// The forwarder: runs until `stop` fires, then lets the attempts in flight
 /// finish (each bounded by the timeout) and returns.
 pub struct Forwarder {
     pub deliveries: Deliveries,
     pub config: Arc<ForwardConfig>,
     pub client: reqwest::Client,
-    pub counts: Arc<ForwardCounts>,
 }
 
 impl Forwarder {
@@ -253,7 +243,6 @@ impl Forwarder {
             deliveries,
             config: Arc::new(config),
             client,
-            counts: Arc::new(ForwardCounts::default()),
         })
     }
 
@@ -277,15 +266,14 @@ impl Forwarder {
                 Ok(due) => {
                     for d in due {
                         busy.insert(d.order_key());
-                        let (deliveries, config, client, counts) = (
+                        let (deliveries, config, client) = (
                             self.deliveries.clone(),
                             self.config.clone(),
                             self.client.clone(),
-                            self.counts.clone(),
                         );
                         in_flight.spawn(async move {
                             let key = d.order_key();
-                            attempt(&deliveries, &config, &client, &counts, d).await;
+                            attempt(&deliveries, &config, &client, d).await;
                             key
                         });
                     }
@@ -317,15 +305,15 @@ impl Forwarder {
     }
 }
 
-/// One attempt of `d`, recorded in the schedule.
+/// One attempt of `d`, recorded in the schedule and counted (metrics
+/// `forwarded`, `forward_retries`, `forward_failures`, per provider).
 async fn attempt(
     deliveries: &Deliveries,
     config: &ForwardConfig,
     client: &reqwest::Client,
-    counts: &ForwardCounts,
     d: Due,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
+    use payhook::metrics::{Count, record as count};
     let n = d.attempts.saturating_add(1);
     let ts = OffsetDateTime::now_utc().unix_timestamp();
     let signature = config
@@ -346,7 +334,7 @@ async fn attempt(
     let (status, error) = match sent {
         Ok(resp) if resp.status().is_success() => {
             let status = resp.status().as_u16();
-            counts.delivered.fetch_add(1, Relaxed);
+            count(&d.provider, Count::Forwarded, 1, None, None);
             tracing::info!(event_id = %d.event_id, attempt = n, status, "forwarded");
             record(deliveries, &d, n, AttemptResult::Delivered { status }).await;
             return;
@@ -361,7 +349,7 @@ async fn attempt(
     let now = OffsetDateTime::now_utc();
     let result = match backoff(&config.schedule, n) {
         Some(wait) if n < config.max_attempts() => {
-            counts.retried.fetch_add(1, Relaxed);
+            count(&d.provider, Count::ForwardRetried, 1, None, None);
             tracing::warn!(event_id = %d.event_id, attempt = n, error = %error, retry_in = ?wait, "forwarding failed; will retry");
             AttemptResult::Retry {
                 status,
@@ -370,7 +358,7 @@ async fn attempt(
             }
         }
         _ => {
-            counts.failed.fetch_add(1, Relaxed);
+            count(&d.provider, Count::ForwardFailed, 1, None, None);
             tracing::error!(event_id = %d.event_id, attempts = n, error = %error, "forwarding gave up: the delivery is failed (payhook deliveries --failed; payhook replay --failed)");
             AttemptResult::GaveUp { status, error }
         }

@@ -141,13 +141,14 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     } = backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
     let forwarder = match (forward, &sqlite) {
         (None, _) => None,
-        (Some(f), Some(db)) => Some((
-            payhook_cli::forward::Forwarder::new(
-                payhook_embedded::Deliveries::open(db).await?,
-                f.config,
-            )?,
-            f.generated,
-        )),
+        (Some(f), Some(db)) => {
+            let deliveries = payhook_embedded::Deliveries::open(db).await?;
+            deliveries.begin().await?;
+            Some((
+                payhook_cli::forward::Forwarder::new(deliveries, f.config)?,
+                f.generated,
+            ))
+        }
         (Some(_), None) => {
             return Err(CliError::Usage(format!(
                 "{} needs the embedded backend (with --backend aws, consume the SQS queue)",

@@ -29,10 +29,17 @@ pub enum Count {
     Swept,
     ValidationAllow,
     ValidationDeny,
+    /// `payhook serve` forwarding: an event delivered to the merchant's
+    /// endpoint (2xx).
+    Forwarded,
+    /// A forwarding attempt failed and will be retried.
+    ForwardRetried,
+    /// A forwarding delivery used every attempt: a dead letter (alarm on it).
+    ForwardFailed,
 }
 
 impl Count {
-    pub const ALL: [Count; 10] = [
+    pub const ALL: [Count; 13] = [
         Count::Accepted,
         Count::Duplicate,
         Count::Rejected,
@@ -43,6 +50,9 @@ impl Count {
         Count::Swept,
         Count::ValidationAllow,
         Count::ValidationDeny,
+        Count::Forwarded,
+        Count::ForwardRetried,
+        Count::ForwardFailed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +67,9 @@ impl Count {
             Count::Swept => "swept",
             Count::ValidationAllow => "validation_allow",
             Count::ValidationDeny => "validation_deny",
+            Count::Forwarded => "forwarded",
+            Count::ForwardRetried => "forward_retries",
+            Count::ForwardFailed => "forward_failures",
         }
     }
 }

@@ -158,10 +158,27 @@ impl Deliveries {
         Ok(Deliveries { conn })
     }
 
+    /// Mark where forwarding starts, the first time it is turned on: after
+    /// the newest outbox message (what was published before is not sent;
+    /// `payhook replay` sends it). Later calls change nothing. Called before
+    /// the server accepts requests, so no event published after start-up
+    /// can fall before the mark.
+    pub async fn begin(&self) -> Result<(), StoreError> {
+        SqliteStore::with(&self.conn, |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO forward_cursor (id, last_seq)
+                 SELECT 1, COALESCE(MAX(seq), 0) FROM outbox",
+                [],
+            )
+            .map_err(sql)
+            .map(|_| ())
+        })
+        .await
+    }
+
     /// Add a pending delivery for every outbox message published since the
-    /// last call (due `now`). The first call ever starts after the newest
-    /// message: what was published before forwarding was first turned on
-    /// is not sent (`payhook replay` sends it). Returns how many were added.
+    /// last call (due `now`), after the mark [`Deliveries::begin`] set.
+    /// Returns how many were added.
     pub async fn enqueue_new(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
         let now = nanos(now);
         SqliteStore::with(&self.conn, move |c| {
@@ -176,14 +193,15 @@ impl Deliveries {
             let newest: i64 = c
                 .query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0))
                 .map_err(sql)?;
-            let Some(last) = last else {
+            // Without a mark (begin not called), everything is new.
+            let last = last.unwrap_or(0);
+            if last == 0 {
                 c.execute(
-                    "INSERT INTO forward_cursor (id, last_seq) VALUES (1, ?1)",
-                    params![newest],
+                    "INSERT OR IGNORE INTO forward_cursor (id, last_seq) VALUES (1, 0)",
+                    [],
                 )
                 .map_err(sql)?;
-                return Ok(0);
-            };
+            }
             if newest <= last {
                 return Ok(0);
             }
@@ -253,20 +271,6 @@ impl Deliveries {
                 }
             }
             Ok(out)
-        })
-        .await
-    }
-
-    /// The earliest time a pending delivery is due, if any is pending.
-    pub async fn next_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        SqliteStore::with(&self.conn, |c| {
-            c.query_row(
-                "SELECT MIN(next_at) FROM deliveries WHERE state = 'pending'",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .map_err(sql)
-            .map(|n| n.map(from_nanos))
         })
         .await
     }
@@ -412,5 +416,167 @@ impl Deliveries {
             .map_err(sql)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Row, insert_in};
+    use std::time::Duration;
+
+    async fn publish(store: &SqliteStore, event_id: &str, order_id: &str) {
+        let (e, o) = (event_id.to_owned(), order_id.to_owned());
+        SqliteStore::with(&store.shared(), move |c| {
+            insert_in(
+                c,
+                &Row {
+                    event_id: &e,
+                    provider: "koywe",
+                    order_id: &o,
+                    status: "pending",
+                    body: "{}",
+                    published_at: 0,
+                },
+                false,
+            )
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn ids(due: &[Due]) -> Vec<&str> {
+        due.iter().map(|d| d.event_id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_schedule_keeps_order_per_order_and_ends_in_dead_letters() {
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        publish(&store, "before", "o0").await;
+        let d = Deliveries::open(&store)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        d.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        d.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        for (e, o) in [("a1", "A"), ("b1", "B"), ("a2", "A")] {
+            publish(&store, e, o).await;
+        }
+        assert_eq!(
+            d.enqueue_new(t0).await.ok(),
+            Some(3),
+            "published before begin is skipped"
+        );
+        assert_eq!(d.enqueue_new(t0).await.ok(), Some(0));
+
+        // One per order, oldest first; a busy order is skipped.
+        let due = d.due(t0, 10, Vec::new()).await.unwrap_or_default();
+        assert_eq!(ids(&due), ["a1", "b1"]);
+        let busy = vec![("koywe".to_owned(), "A".to_owned())];
+        assert_eq!(ids(&d.due(t0, 10, busy).await.unwrap_or_default()), ["b1"]);
+        assert_eq!(
+            d.due(t0, 1, Vec::new()).await.map(|v| v.len()).ok(),
+            Some(1)
+        );
+
+        // a1 fails and waits: a2 stays behind it, b1 is delivered.
+        let later = t0 + Duration::from_secs(60);
+        let seq = |name: &str| {
+            due.iter()
+                .find(|x| x.event_id == name)
+                .map(|x| x.seq)
+                .unwrap_or(-1)
+        };
+        let retry = AttemptResult::Retry {
+            status: Some(500),
+            error: "answered 500".into(),
+            next_at: later,
+        };
+        d.record(seq("a1"), 1, retry, t0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        d.record(seq("b1"), 1, AttemptResult::Delivered { status: 200 }, t0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            d.due(t0, 10, Vec::new())
+                .await
+                .unwrap_or_default()
+                .is_empty()
+        );
+        let again = d.due(later, 10, Vec::new()).await.unwrap_or_default();
+        assert_eq!(ids(&again), ["a1"]);
+        assert_eq!(again[0].attempts, 1);
+
+        // Recording twice is an error (the row is no longer pending).
+        let gave_up = AttemptResult::GaveUp {
+            status: Some(500),
+            error: "answered 500".into(),
+        };
+        d.record(seq("a1"), 2, gave_up.clone(), later)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(d.record(seq("a1"), 3, gave_up, later).await.is_err());
+
+        // A dead letter no longer holds its order back.
+        assert_eq!(
+            ids(&d.due(later, 10, Vec::new()).await.unwrap_or_default()),
+            ["a2"]
+        );
+        let failed = d
+            .list(Some(DeliveryState::Failed))
+            .await
+            .unwrap_or_default();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].attempts, failed[0].last_status), (2, Some(500)));
+        assert_eq!(d.counts().await.ok(), Some((1, 1, 1)));
+
+        // Redrive: pending again, attempts reset, due now.
+        assert_eq!(d.redrive(Redrive::AllFailed, later).await.ok(), Some(1));
+        let pending = d
+            .list(Some(DeliveryState::Pending))
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            pending
+                .iter()
+                .map(|p| p.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["a1", "a2"]
+        );
+        assert_eq!(pending[0].attempts, 0);
+        assert_eq!(
+            ids(&d.due(later, 10, Vec::new()).await.unwrap_or_default()),
+            ["a1"]
+        );
+        assert_eq!(
+            d.redrive(Redrive::Event("b1".into()), later).await.ok(),
+            Some(1)
+        );
+        assert_eq!(d.counts().await.ok(), Some((3, 0, 0)));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_state_fails_the_read_naming_it() {
+        let store = SqliteStore::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let d = Deliveries::open(&store)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        publish(&store, "x", "o").await;
+        d.enqueue_new(OffsetDateTime::UNIX_EPOCH)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        SqliteStore::with(&store.shared(), |c| {
+            c.execute("UPDATE deliveries SET state = 'bounced'", [])
+                .map_err(sql)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        match d.list(None).await {
+            Err(StoreError::UnknownValue { field, value }) => {
+                assert_eq!((field, value.as_str()), ("delivery state", "bounced"))
+            }
+            other => panic!("read as {other:?}"),
+        }
     }
 }

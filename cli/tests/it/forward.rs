@@ -67,6 +67,47 @@ fn deliveries(dir: &Path, args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// Start serve like [`serve_with`], then keep reading its stdout (EMF
+/// metric lines) into the returned list.
+fn serve_keeping_stdout(
+    mut cmd: std::process::Command,
+) -> (
+    crate::common::Server,
+    String,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::BufRead as _;
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let server = crate::common::Server(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap_or_default();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            url = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("Try:") {
+            break;
+        }
+    }
+    let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = kept.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Ok(mut v) = sink.lock() {
+                v.push(line);
+            }
+        }
+    });
+    (server, url.unwrap_or_else(|| panic!("no address")), kept)
+}
+
 fn delivered(log: &[Value], id: &str) -> bool {
     log.iter()
         .any(|e| e["id"] == id && e["verified"] == true && e["answered"] == 200)
@@ -230,8 +271,8 @@ fn dead_letters_are_listed_and_replayed() {
         }
     }
     let mut cmd = payhook(&dir);
-    cmd.envs(settings);
-    let (_server, url, _) = serve_with(cmd);
+    cmd.envs(settings).env("PAYHOOK_METRICS", "emf");
+    let (_server, url, stdout) = serve_keeping_stdout(cmd);
     let p = koywe(&dir);
     let id = send(&url, &*p, "fw-dead", "payment_created");
     let mut failed = Vec::new();
@@ -280,6 +321,32 @@ fn dead_letters_are_listed_and_replayed() {
         "replayed dead letter not delivered: {log:?}"
     );
     assert!(deliveries(&dir, &["--failed"]).is_empty());
+    // Counted: one retry, one dead letter, then one delivery (EMF lines).
+    let metric = |name: &str| {
+        stdout
+            .lock()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .filter(|v| v["provider"] == "koywe")
+                    .filter_map(|v| v[name].as_u64())
+                    .sum::<u64>()
+            })
+            .unwrap_or_default()
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while metric("forwarded") == 0 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        (
+            metric("forward_retries"),
+            metric("forward_failures"),
+            metric("forwarded")
+        ),
+        (1, 1, 1)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
