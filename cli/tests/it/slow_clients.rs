@@ -183,3 +183,81 @@ fn connections_over_the_cap_are_closed_at_once() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The scene at its size: 600 slow connections against the default
+/// deadlines (10 s for headers and for a body) and `--max-in-flight 64`,
+/// half never finishing their headers, half trickling a body one byte every
+/// 2 s. Honest signed deliveries sent meanwhile are accepted (their
+/// latency is printed; BENCHMARKS.md keeps the figure), and every slow
+/// connection is closed by the server within 30 s.
+#[test]
+fn six_hundred_slow_connections_starve_no_one_and_are_closed() {
+    let dir = data_dir("six-hundred");
+    let (server, url) = server_with(&dir, &[("PAYHOOK_MAX_IN_FLIGHT", "64")]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let started = std::time::Instant::now();
+    let mut slow: Vec<TcpStream> = (0..600)
+        .map(|i| {
+            if i % 2 == 0 {
+                let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect: {e}"));
+                s.write_all(b"POST /webhooks/koywe HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap_or_else(|e| panic!("write: {e}"));
+                s
+            } else {
+                trickling(&addr)
+            }
+        })
+        .collect();
+    // Trickle one byte every 2 s on the body connections, from one thread,
+    // until each is closed.
+    let trickle: Vec<TcpStream> = slow
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter_map(|s| s.try_clone().ok())
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = stop.clone();
+    let trickler = std::thread::spawn(move || {
+        let mut trickle = trickle;
+        while !stopper.load(std::sync::atomic::Ordering::Relaxed) && !trickle.is_empty() {
+            trickle.retain_mut(|s| s.write_all(b" ").is_ok());
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    });
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let t = std::time::Instant::now();
+        if i == 0 {
+            honest_delivery_is_accepted(&dir, &url);
+        } else {
+            // The same sample again: answered, as a duplicate.
+            let out = payhook(&dir)
+                .args(["send", "events/koywe/sample.json", "--url", &url])
+                .output()
+                .unwrap_or_else(|e| panic!("send: {e}"));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains(" 200 ") && text.contains("duplicate"),
+                "{text}"
+            );
+        }
+        latencies.push(t.elapsed());
+    }
+    eprintln!(
+        "600 slow connections: honest deliveries (payhook send, process start included) took {latencies:?}"
+    );
+    for (i, s) in slow.iter_mut().enumerate() {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        let r = until_closed(s, left.max(Duration::from_millis(1)));
+        assert!(
+            r.is_ok(),
+            "slow connection {i} still open after 30 s: {r:?}"
+        );
+    }
+    eprintln!("600 slow connections closed after {:?}", started.elapsed());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = trickler.join();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
