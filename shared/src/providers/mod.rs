@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 pub mod btcpay;
 pub mod eightpay;
 pub mod koywe;
+pub mod nowpayments;
 pub mod onebuy;
 pub mod thirdweb;
 
@@ -280,6 +281,7 @@ registry! {
     eightpay::DESCRIPTOR,
     thirdweb::DESCRIPTOR,
     btcpay::DESCRIPTOR,
+    nowpayments::DESCRIPTOR,
 }
 
 /// The descriptor of `id`.
