@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+pub mod btcpay;
 pub mod eightpay;
 pub mod koywe;
+pub mod nowpayments;
 pub mod onebuy;
 pub mod thirdweb;
 
@@ -278,6 +280,8 @@ registry! {
     koywe::DESCRIPTOR,
     eightpay::DESCRIPTOR,
     thirdweb::DESCRIPTOR,
+    btcpay::DESCRIPTOR,
+    nowpayments::DESCRIPTOR,
 }
 
 /// The descriptor of `id`.

@@ -1,0 +1,13 @@
+//! The `btcpay` webhook function: everything but `main`, so tests can call
+//! [`handle`] with a request built from `events/btcpay/*.json`.
+
+use payhook::providers::{self, Provider};
+use payhook::{Config, ConfigError};
+use std::sync::Arc;
+
+pub use payhook_aws::http::handle;
+
+/// This function's provider, built from configuration.
+pub fn provider(cfg: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
+    Ok(Arc::new(providers::btcpay::Btcpay::from_config(cfg)?))
+}

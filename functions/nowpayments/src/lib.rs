@@ -1,0 +1,15 @@
+//! The `nowpayments` webhook function: everything but `main`, so tests can call
+//! [`handle`] with a request built from `events/nowpayments/*.json`.
+
+use payhook::providers::{self, Provider};
+use payhook::{Config, ConfigError};
+use std::sync::Arc;
+
+pub use payhook_aws::http::handle;
+
+/// This function's provider, built from configuration.
+pub fn provider(cfg: &Config) -> Result<Arc<dyn Provider>, ConfigError> {
+    Ok(Arc::new(providers::nowpayments::Nowpayments::from_config(
+        cfg,
+    )?))
+}
