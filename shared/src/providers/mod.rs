@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+pub mod coinbase;
 pub mod eightpay;
 pub mod koywe;
 pub mod onebuy;
@@ -278,6 +279,7 @@ registry! {
     koywe::DESCRIPTOR,
     eightpay::DESCRIPTOR,
     thirdweb::DESCRIPTOR,
+    coinbase::DESCRIPTOR,
 }
 
 /// The descriptor of `id`.
