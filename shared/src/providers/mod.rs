@@ -12,6 +12,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub mod btcpay;
+pub mod coinbase;
 pub mod eightpay;
 pub mod koywe;
 pub mod nowpayments;
@@ -282,6 +283,7 @@ registry! {
     thirdweb::DESCRIPTOR,
     btcpay::DESCRIPTOR,
     nowpayments::DESCRIPTOR,
+    coinbase::DESCRIPTOR,
 }
 
 /// The descriptor of `id`.
