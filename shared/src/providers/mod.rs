@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 pub mod eightpay;
 pub mod koywe;
 pub mod onebuy;
+pub mod standard_webhooks;
 pub mod thirdweb;
 
 /// What a provider's `verify` sees of a request.
@@ -288,6 +289,7 @@ registry! {
     koywe::DESCRIPTOR,
     eightpay::DESCRIPTOR,
     thirdweb::DESCRIPTOR,
+    standard_webhooks::DESCRIPTOR,
 }
 
 /// The descriptor of `id`.
