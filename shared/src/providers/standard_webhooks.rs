@@ -1552,6 +1552,85 @@ mod tests {
         assert!(p.sign_for(b"{}", at(now), &params).is_err());
     }
 
+    /// A committed fixture of `events/standard-webhooks/` (signed by the
+    /// reference library): its source, body and headers.
+    fn fixture(file: &str) -> (String, String, Vec<(String, String)>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../events/standard-webhooks")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let ev: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let source = ev["pathParameters"]["source"].as_str().unwrap_or_default();
+        let body = ev["body"].as_str().unwrap_or_default();
+        let headers = ev["headers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with("webhook-") || k.starts_with("svix-"))
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        (source.to_owned(), body.to_owned(), headers)
+    }
+
+    #[test]
+    fn committed_fixtures_verify_at_their_time() {
+        let p = test_provider();
+        for (file, now, id) in [
+            (
+                "rotated-secret.json",
+                1_750_000_000,
+                "msg_2yZ1rotatedQpXk7Fw3",
+            ),
+            ("svix-headers.json", 1_750_000_000, "msg_2yZ1svixQpXk7Fw3"),
+            (
+                "two-signatures.json",
+                1_750_000_000,
+                "msg_2yZ1twosigQpXk7Fw3",
+            ),
+            ("spec-known-answer.json", KAT_TS, KAT_ID),
+            ("demo-sample.json", 1_750_000_000, "msg_2yZ1demo0QpXk7Fw3"),
+            (
+                "polar-order-paid.json",
+                1_750_000_000,
+                "msg_polar_order_paid",
+            ),
+        ] {
+            let (source, body, headers) = fixture(file);
+            let hs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let v =
+                verify_with(&p, &source, &body, &hs, now).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(v.delivery_id.as_deref(), Some(id), "{file}");
+            // Under the wrong settings: a wrong signature.
+            let w = provider(DESCRIPTOR.wrong_settings);
+            assert_eq!(
+                kind(verify_with(&w, &source, &body, &hs, now)),
+                "bad_signature",
+                "{file}"
+            );
+        }
+        // The spec's known answer, as committed.
+        let (_, body, headers) = fixture("spec-known-answer.json");
+        assert_eq!(body, KAT_BODY);
+        assert!(headers.contains(&(SIGNATURE_HEADER.to_owned(), KAT_SIG.to_owned())));
+        // The rotated-out secret only: the newest would not sign it.
+        let (_, body, headers) = fixture("rotated-secret.json");
+        let only_new = provider(&[(
+            SECRETS_SETTING,
+            "demo=whsec_rl/nOh5+KGghBGVaDs6S9tQBfvWxBqcs",
+        )]);
+        let hs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            kind(verify_with(&only_new, "demo", &body, &hs, 1_750_000_000)),
+            "bad_signature"
+        );
+    }
+
     #[test]
     fn pointers() {
         for ok in ["", "/", "/a/b", "/a~0b/~1", "/0"] {
