@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh
 #
-# Installs what it needs (moto from PyPI, SAM CLI + cfn-lint from PyPI,
+# Installs what it needs (moto from PyPI, SAM CLI + cfn-lint from PyPI, the
+# Standard Webhooks reference library from PyPI,
 # cargo-lambda + zig from PyPI, the arm64 Rust target) into venvs under
 # $PAYHOOK_TOOLS (default ~/.cache/payhook-tools), then runs, in order:
 # formatting, clippy, every Rust test (unit, handler, moto-backed, CLI
@@ -37,6 +38,10 @@ step "tools: SAM CLI, cfn-lint, cargo-lambda + zig, arm64 target (installed once
 lambda_bin="$(scripts/deploy-checks.sh tools | tail -n 1)"
 export PATH="$lambda_bin:$PATH"
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda not found after install (pip install cargo-lambda ziglang)" >&2; exit 1; }
+
+step "Standard Webhooks reference library (PyPI standardwebhooks, for the interop test)"
+PAYHOOK_STANDARDWEBHOOKS_PYTHON="$(scripts/standardwebhooks.sh | tail -n 1)"
+export PAYHOOK_STANDARDWEBHOOKS_PYTHON
 
 step "moto server (DynamoDB + SQS) on 127.0.0.1"
 moto_port="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
