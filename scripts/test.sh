@@ -3,7 +3,8 @@
 #
 #   scripts/test.sh
 #
-# Installs what it needs (moto from PyPI, SAM CLI + cfn-lint from PyPI,
+# Installs what it needs (moto from PyPI, SAM CLI + cfn-lint from PyPI, the
+# Standard Webhooks reference library from PyPI,
 # cargo-lambda + zig from PyPI, the arm64 Rust target) into venvs under
 # $PAYHOOK_TOOLS (default ~/.cache/payhook-tools), then runs, in order:
 # formatting, clippy, every Rust test (unit, handler, moto-backed, CLI
@@ -41,6 +42,10 @@ lambda_bin="$(scripts/deploy-checks.sh tools | tail -n 1)"
 export PATH="$lambda_bin:$PATH"
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda not found after install (pip install cargo-lambda ziglang)" >&2; exit 1; }
 
+step "Standard Webhooks reference library (PyPI standardwebhooks: the gateway interop test and the forwarding consumer)"
+PAYHOOK_STANDARDWEBHOOKS_PYTHON="$(scripts/standardwebhooks.sh | tail -n 1)"
+export PAYHOOK_STANDARDWEBHOOKS_PYTHON
+
 step "moto server (DynamoDB + SQS) on 127.0.0.1"
 moto_port="${MOTO_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
 export MOTO_PORT="$moto_port"
@@ -48,11 +53,6 @@ PAYHOOK_TEST_MOTO="$(scripts/moto.sh | tail -n 1)"
 export PAYHOOK_TEST_MOTO
 trap 'scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
 echo "moto at $PAYHOOK_TEST_MOTO"
-
-step "Python test libraries (the Standard Webhooks verifier from PyPI)"
-PAYHOOK_TEST_PYTHON="$(scripts/pytools.sh | tail -n 1)"
-export PAYHOOK_TEST_PYTHON
-echo "python with standardwebhooks: $PAYHOOK_TEST_PYTHON"
 
 step "cargo test --workspace"
 cargo test --workspace --quiet 2>&1 | tee "$CARGO_TARGET_DIR/last-test.log"

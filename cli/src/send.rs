@@ -101,7 +101,7 @@ pub async fn run(
     let sample = read_event(file)?;
     let provider: std::sync::Arc<dyn Provider> = providers::build(sample.provider, &cfg)?;
     let now = time::OffsetDateTime::now_utc();
-    let signed = provider.sign(&sample.body, now)?;
+    let signed = provider.sign_for(&sample.body, now, &sample.params)?;
     // Path parameters the signer does not set (8Pay's chain) come from the file.
     let mut params = sample.params.clone();
     for (k, v) in &signed.params {

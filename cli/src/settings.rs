@@ -91,7 +91,7 @@ impl Settings {
              # For local development only: never use them in production.\n",
         );
         for (k, v) in &self.file {
-            text.push_str(&format!("{k}={v}\n"));
+            text.push_str(&format!("{k}={}\n", env_file_value(v)));
         }
         std::fs::create_dir_all(data_dir).map_err(|source| SettingsError::Write {
             path: data_dir.display().to_string(),
@@ -194,6 +194,17 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// A `.env` file (`KEY=VALUE` lines, `#` comments, quoting as dotenv
 /// does), read with `dotenvy`; a malformed line is an error, not skipped.
+/// `v` as a value of the `.env` file that [`parse_env_file`] reads back
+/// unchanged: single-quoted (literal) when it holds a character an unquoted
+/// value would lose or expand (a JSON setting's `"`).
+fn env_file_value(v: &str) -> String {
+    if v.contains(['"', '#', '$', '\\', ' ', '`']) && !v.contains(['\'', '\n']) {
+        format!("'{v}'")
+    } else {
+        v.to_owned()
+    }
+}
+
 pub fn parse_env_file(s: &str) -> Result<BTreeMap<String, String>, dotenvy::Error> {
     dotenvy::from_read_iter(s.as_bytes()).collect()
 }
@@ -210,5 +221,19 @@ mod tests {
         assert_eq!(m.get("B").map(String::as_str), Some("two"));
         assert_eq!(m.get("C").map(String::as_str), Some("x,y"));
         assert!(parse_env_file("A=\"unterminated\n").is_err());
+    }
+
+    #[test]
+    fn generated_values_read_back_unchanged() {
+        for v in [
+            "dev-koywe-0f6c",
+            "demo=whsec_ab+c/d==",
+            r#"{"demo":{"statuses":{"payment.succeeded":"completed"}}}"#,
+            "a b#c$d",
+        ] {
+            let m = parse_env_file(&format!("K={}\n", env_file_value(v)))
+                .unwrap_or_else(|e| panic!("{v}: {e}"));
+            assert_eq!(m.get("K").map(String::as_str), Some(v));
+        }
     }
 }

@@ -44,7 +44,7 @@ pub fn run(
     let settings = Settings::load(data_dir)?;
     let cfg = settings.config()?;
     let p = providers::build(provider, &cfg)?;
-    let signed = p.sign(body, at)?;
+    let signed = p.sign_for(body, at, extra_params)?;
     let mut params = extra_params.to_vec();
     for (k, v) in &signed.params {
         params.retain(|(pk, _)| pk != k);

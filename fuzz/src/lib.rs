@@ -139,7 +139,7 @@ fn kept(ctx: &str, p: &dyn Provider, bytes: &[u8], why: payhook::event::Unparsed
 
 /// Normalize a verified body; check what an accepted event must satisfy.
 fn normalize(ctx: &str, p: &dyn Provider, bytes: &[u8], v: &Verified) -> Option<Normalized> {
-    match p.normalize(Verified::new(v.body.clone()), now()) {
+    match p.normalize(v.clone(), now()) {
         Ok(n) => {
             assert!(!n.dedupe_key.is_empty(), "{ctx}: empty dedupe key");
             assert!(!n.event.order_id.is_empty(), "{ctx}: empty order id");

@@ -11,6 +11,8 @@ Reads:
 Before each call, per operation (most of the time; the rest of the requests
 keep what schemathesis generated, so the 401 paths are exercised too):
   * 1buy: put the real URL token in the path;
+  * Standard Webhooks: sign for the `demo` source (sometimes under Svix's
+    header names);
   * Koywe, thirdweb, 8Pay: sign the body with `payhook sign` (payhook's own
     signer, the one the Rust tests use: Koywe's time stamp and signature,
     thirdweb's signature headers (sometimes renamed to the other
@@ -181,6 +183,30 @@ def _eightpay(case) -> None:
     case.body = sent
 
 
+# Standard Webhooks: the spec's header names, and Svix's for the same values.
+STANDARD_HEADERS = {"webhook-id": "svix-id", "webhook-timestamp": "svix-timestamp", "webhook-signature": "svix-signature"}
+
+
+def _standard(case) -> None:
+    if RNG.random() >= REAL:
+        return
+    # The development settings configure the source `demo` (else: 401).
+    case.path_parameters["source"] = "demo"
+    raw = case.body if isinstance(case.body, bytes) else _bytes(case.body)
+    if raw is None:
+        return
+    got = sign("standard-webhooks", raw, {"source": "demo"})
+    if got is None:
+        return
+    signed, headers, _ = got
+    svix = RNG.random() < 0.3
+    for n in (*STANDARD_HEADERS, *STANDARD_HEADERS.values()):
+        _set_header(case, n, None)
+    for name, value in headers:
+        _set_header(case, STANDARD_HEADERS.get(name, name) if svix else name, value)
+    case.body = signed
+
+
 # Registered by scripts/schemathesis.sh with `payhook users allow|block`.
 KNOWN_USERS = ["allowed@example.com", "Allowed@Example.COM", "blocked@example.com"]
 
@@ -199,6 +225,7 @@ BY_PATH = {
     "/webhooks/koywe": _koywe,
     "/webhooks/thirdweb": _thirdweb,
     "/webhooks/8pay/{chain}": _eightpay,
+    "/webhooks/standard/{source}": _standard,
     "/callbacks/koywe/validate-user": _validate,
 }
 

@@ -1,7 +1,7 @@
 """A merchant's endpoint for payhook's forwarding tests.
 
 Every POST is verified with the Standard Webhooks library from PyPI
-(`standardwebhooks`, pinned in scripts/pytools.sh) -- not with payhook's
+(`standardwebhooks`, pinned in scripts/standardwebhooks.sh) -- not with payhook's
 code -- and logged as one JSON line: the webhook-id, whether the library
 verified it, the event's order and status, and what was answered.
 

@@ -278,8 +278,19 @@ impl Harness {
             "future" => now + w() + one,
             _ => now,
         };
+        // The fixture's path parameters (a provider whose parameter picks
+        // the signing secret signs for them).
+        let params: Vec<(String, String)> = ev
+            .get("pathParameters")
+            .and_then(|p| p.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
         let signed = signer
-            .sign(&body, at)
+            .sign_for(&body, at, &params)
             .unwrap_or_else(|e| panic!("{}: sign: {e}", case.file));
         if p == ProviderId::EIGHTPAY {
             let chain = ev

@@ -17,6 +17,7 @@ pub mod eightpay;
 pub mod koywe;
 pub mod nowpayments;
 pub mod onebuy;
+pub mod standard_webhooks;
 pub mod thirdweb;
 
 /// What a provider's `verify` sees of a request.
@@ -51,7 +52,7 @@ impl Inbound<'_> {
 }
 
 /// A request whose authenticity has been proven, with its parsed body.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Verified {
     /// The parsed body (duplicate keys refused, key order kept).
     pub body: serde_json::Value,
@@ -59,6 +60,14 @@ pub struct Verified {
     /// one (8Pay's path `{chain}`, checked against 8Pay's API by `verify`):
     /// normalize publishes it as `crypto.network`.
     pub network: Option<String>,
+    /// The sender the request was authenticated for, when its route names
+    /// one of several configured senders (Standard Webhooks' `{source}`):
+    /// normalize reads that sender's mapping.
+    pub source: Option<String>,
+    /// The delivery's own id when it travels outside the body and is
+    /// covered by the signature (Standard Webhooks' `webhook-id` header):
+    /// normalize dedupes on it.
+    pub delivery_id: Option<String>,
 }
 
 impl Verified {
@@ -67,14 +76,16 @@ impl Verified {
         Verified {
             body,
             network: None,
+            source: None,
+            delivery_id: None,
         }
     }
 
     /// A verified body authenticated on `network`.
     pub fn on_network(body: serde_json::Value, network: impl Into<String>) -> Self {
         Verified {
-            body,
             network: Some(network.into()),
+            ..Verified::new(body)
         }
     }
 }
@@ -284,6 +295,7 @@ registry! {
     btcpay::DESCRIPTOR,
     nowpayments::DESCRIPTOR,
     coinbase::DESCRIPTOR,
+    standard_webhooks::DESCRIPTOR,
 }
 
 /// The descriptor of `id`.
@@ -342,6 +354,21 @@ pub trait Provider: Send + Sync {
     /// configured secret. Used by tests and `payhook send`. May rewrite the
     /// body (Koywe's signature and time stamp live in it).
     fn sign(&self, body: &[u8], at: OffsetDateTime) -> Result<Signed, Rejection>;
+
+    /// [`sign`](Provider::sign) for a request that will carry the path
+    /// parameters `params` (`payhook sign --param`, an event file's
+    /// `pathParameters`): a provider whose route parameter selects the
+    /// signing secret (Standard Webhooks' `{source}`) signs with that
+    /// parameter's secret. The default ignores them.
+    fn sign_for(
+        &self,
+        body: &[u8],
+        at: OffsetDateTime,
+        params: &[(String, String)],
+    ) -> Result<Signed, Rejection> {
+        let _ = params;
+        self.sign(body, at)
+    }
 }
 
 /// SHA-256 of `bytes`.

@@ -16,6 +16,7 @@ mod outbound;
 mod props;
 mod registry;
 mod runtime;
+mod standard_webhooks;
 mod store_contract;
 mod unparsed;
 mod validation;

@@ -167,14 +167,14 @@ pub const FORWARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// knows [`FORWARD_SECRET`]).
 pub const FORWARD_SECRET_NEW: &str = "whsec_c2Vjb25kLXNlY3JldC1mb3ItcGF5aG9vay10ZXN0cw==";
 
-/// The Python with the Standard Webhooks library (`scripts/pytools.sh`,
-/// exported by the test command as `PAYHOOK_TEST_PYTHON`).
+/// The Python with the Standard Webhooks library (`scripts/standardwebhooks.sh`,
+/// exported by the test command as `PAYHOOK_STANDARDWEBHOOKS_PYTHON`).
 pub fn python() -> String {
-    match std::env::var("PAYHOOK_TEST_PYTHON") {
+    match std::env::var("PAYHOOK_STANDARDWEBHOOKS_PYTHON") {
         Ok(p) if !p.is_empty() => p,
         _ => panic!(
-            "PAYHOOK_TEST_PYTHON is not set: run the tests with scripts/test.sh, or \
-             export PAYHOOK_TEST_PYTHON=$(scripts/pytools.sh | tail -n 1)"
+            "PAYHOOK_STANDARDWEBHOOKS_PYTHON is not set: run the tests with scripts/test.sh, or \
+             export PAYHOOK_STANDARDWEBHOOKS_PYTHON=$(scripts/standardwebhooks.sh | tail -n 1)"
         ),
     }
 }
