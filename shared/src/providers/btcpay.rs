@@ -72,6 +72,7 @@
 //! `type`, no delivery id or no order id is kept as `unknown`, flagged
 //! `unparsed`.
 
+use super::is_decimal;
 use super::{
     Authentic, Descriptor, Inbound, Normalized, Proof, Provider, Signed, Unparsed, UnparsedReason,
     Verified, opt_str, sha256,
@@ -207,26 +208,6 @@ pub fn status_of(event_type: &str) -> Status {
 
 fn flag(body: &Value, key: &str) -> bool {
     body.get(key).and_then(Value::as_bool) == Some(true)
-}
-
-/// A decimal number as the published schema allows it
-/// (`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`).
-fn is_decimal(s: &str) -> bool {
-    fn digits(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-    }
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// The payment of a payment event: its amount in the payment method's

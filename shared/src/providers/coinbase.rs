@@ -62,6 +62,7 @@
 //!
 //! See `events/coinbase/README.md` for the status table.
 
+use super::is_decimal;
 use super::{Descriptor, Proof};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
@@ -339,20 +340,7 @@ impl Coinbase {
                 "signature does not match",
             ));
         }
-        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        let age = now.unix_timestamp().saturating_sub(sig.timestamp);
-        if age > tolerance {
-            return Err(Rejection::unauthorized(
-                "stale_timestamp",
-                "timestamp too old",
-            ));
-        }
-        if age < -tolerance {
-            return Err(Rejection::unauthorized(
-                "future_timestamp",
-                "timestamp in the future",
-            ));
-        }
+        super::check_window(now, sig.timestamp, self.tolerance)?;
         Ok(())
     }
 
@@ -709,26 +697,6 @@ fn object<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
 
 fn array<'v>(v: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
     v.get(key).and_then(Value::as_array).into_iter().flatten()
-}
-
-/// A decimal number as the event's JSON schema allows it
-/// (`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`).
-fn is_decimal(s: &str) -> bool {
-    fn digits(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-    }
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// An amount member (a decimal string or a JSON number) as decimal text.

@@ -44,6 +44,7 @@
 //! `invitation.`). Non-JSON bytes are current (only the header can sign
 //! them).
 
+use super::is_decimal;
 use super::{
     Authentic, Inbound, Normalized, Provider, Signed, Unparsed, UnparsedReason, Verified,
     from_body, req_str, sha256,
@@ -369,25 +370,6 @@ fn amount_of(v: &Value, key: &str) -> Option<String> {
         _ => return None,
     };
     is_decimal(&text).then_some(text)
-}
-
-/// `^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`, the event schema's decimal.
-fn is_decimal(s: &str) -> bool {
-    fn digits(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-    }
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match s.split_once(['e', 'E']) {
-        Some((m, e)) => (m, Some(e)),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// An RFC 3339 time member; anything else is `None` (not an error: the

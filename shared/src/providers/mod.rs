@@ -389,6 +389,53 @@ pub fn opt_str(v: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
+/// A signed Unix time stamp `ts` checked against `now`: older than
+/// `tolerance`, or that much in the future, is a 401 (`stale_timestamp`,
+/// `future_timestamp`). Check it after the signature, so that a forged
+/// request is told "bad signature", not which window it missed.
+pub fn check_window(
+    now: OffsetDateTime,
+    ts: i64,
+    tolerance: std::time::Duration,
+) -> Result<(), Rejection> {
+    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+    let age = now.unix_timestamp().saturating_sub(ts);
+    if age > tolerance {
+        return Err(Rejection::unauthorized(
+            "stale_timestamp",
+            "timestamp too old",
+        ));
+    }
+    if age < -tolerance {
+        return Err(Rejection::unauthorized(
+            "future_timestamp",
+            "timestamp in the future",
+        ));
+    }
+    Ok(())
+}
+
+/// A decimal number as the published schema allows it
+/// (`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`): what an amount must look
+/// like to be published as one.
+pub fn is_decimal(s: &str) -> bool {
+    fn digits(s: &str) -> bool {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+    }
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (mantissa, exp) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    digits(int)
+        && frac.is_none_or(digits)
+        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
+}
+
 /// A required non-empty string member, else [`Unparsed`] naming `path`.
 pub fn req_str<'v>(v: &'v serde_json::Value, key: &str, path: &str) -> Result<&'v str, Unparsed> {
     match v.get(key) {

@@ -82,6 +82,7 @@
 //! present, are the transactions. A body without `payment_id` or
 //! `payment_status` is kept as `unknown`, flagged `unparsed`.
 
+use super::is_decimal;
 use super::{
     Authentic, Descriptor, Inbound, Normalized, Proof, Provider, Signed, Unparsed, UnparsedReason,
     Verified, sha256,
@@ -387,26 +388,6 @@ fn string(v: &Value, key: &str) -> Option<String> {
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
         .map(str::to_owned)
-}
-
-/// A decimal number as the published schema allows it
-/// (`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`).
-fn is_decimal(s: &str) -> bool {
-    fn digits(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-    }
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// An amount as NOWPayments sends it (a JSON number, printed as JavaScript

@@ -62,6 +62,7 @@
 //! and another body is a 409. (An unparsed body is deduped by its content,
 //! as every provider's: the pipeline keeps those.)
 
+use super::is_decimal;
 use super::{Descriptor, Proof};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
@@ -736,20 +737,7 @@ impl Provider for StandardWebhooks {
         if !source.matches(h.id, h.timestamp, req.body, &signatures) {
             return Err(Rejection::unauthorized("bad_signature", SIGNATURE_MISMATCH));
         }
-        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        let age = now.unix_timestamp().saturating_sub(ts);
-        if age > tolerance {
-            return Err(Rejection::unauthorized(
-                "stale_timestamp",
-                "timestamp too old",
-            ));
-        }
-        if age < -tolerance {
-            return Err(Rejection::unauthorized(
-                "future_timestamp",
-                "timestamp in the future",
-            ));
-        }
+        super::check_window(now, ts, self.tolerance)?;
         // The raw bytes are signed: from here the body is authentic
         // whatever it holds.
         Ok(match Authentic::from_signed_bytes(req.body) {
@@ -871,25 +859,6 @@ fn at_text(body: &Value, pointer: Option<&Pointer>) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
-}
-
-/// A decimal as the published schema writes it.
-fn is_decimal(s: &str) -> bool {
-    fn digits(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-    }
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// An amount (a JSON number or decimal string) as decimal text; with

@@ -61,6 +61,7 @@
 //! (`COMPLETED:PARTIAL_SUCCESS`). The dedupe key is `{order}\n` + that
 //! string (*inferred*: order id + status, PROVIDERS.md §5).
 
+use super::is_decimal;
 use super::{Descriptor, Proof};
 use crate::canonical;
 use crate::config::{Config, ConfigError};
@@ -225,20 +226,7 @@ impl Provider for Thirdweb {
                 "signature does not match",
             ));
         }
-        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        let age = now.unix_timestamp().saturating_sub(ts_secs);
-        if age > tolerance {
-            return Err(Rejection::unauthorized(
-                "stale_timestamp",
-                "timestamp too old",
-            ));
-        }
-        if age < -tolerance {
-            return Err(Rejection::unauthorized(
-                "future_timestamp",
-                "timestamp in the future",
-            ));
-        }
+        super::check_window(now, ts_secs, self.tolerance)?;
         // thirdweb signs the raw bytes: from here the body is authentic
         // whatever it holds.
         Ok(Authentic::from_signed_bytes(req.body))
@@ -658,26 +646,6 @@ fn string(v: &serde_json::Value, key: &str) -> Option<String> {
         .and_then(serde_json::Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-}
-
-/// A decimal number as the JSON schema of the event allows it
-/// (`^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$`).
-fn is_decimal(s: &str) -> bool {
-    fn digits(s: &str) -> bool {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-    }
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exp) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    digits(int)
-        && frac.is_none_or(digits)
-        && exp.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
 }
 
 /// `token.decimals`: a JSON integer or a string of digits (the SDK coerces
