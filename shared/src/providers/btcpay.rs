@@ -428,6 +428,7 @@ impl Provider for Btcpay {
 mod tests {
     use super::*;
     use crate::providers::NotMapped;
+    use crate::providers::test_support::{at, block_on, verify_at};
     use std::collections::HashMap;
 
     const SECRET: &str = "test-btcpay-secret";
@@ -444,16 +445,6 @@ mod tests {
     const ZAPIER_SIG: &str =
         "sha256=4ec27a6ca16dbc7b8c7ddfb5654b1f8dbf8c69a439e970fd2bfac6e19713f211";
 
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        use futures_util::FutureExt as _;
-        f.now_or_never()
-            .unwrap_or_else(|| panic!("verify should not wait"))
-    }
-
-    fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|e| panic!("{e}"))
-    }
-
     fn provider(secrets: &str) -> Btcpay {
         Btcpay::new(SecretList::parse(secrets).unwrap_or_else(|e| panic!("{e}")))
     }
@@ -463,19 +454,7 @@ mod tests {
         body: &str,
         headers: &[(&str, &str)],
     ) -> Result<Verified, NotMapped> {
-        let mut map = http::HeaderMap::new();
-        for (k, v) in headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-            let value = http::HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}"));
-            map.append(name, value);
-        }
-        let params = HashMap::new();
-        let req = Inbound {
-            body: body.as_bytes(),
-            headers: &map,
-            params: &params,
-        };
-        Ok(block_on(p.verify(&req, at(T0)))?.parsed()?)
+        verify_at(p, body.as_bytes(), headers, &[], T0)
     }
 
     fn sig_of(secret: &str, body: &str) -> String {

@@ -510,3 +510,55 @@ pub fn build(id: ProviderId, cfg: &Config) -> Result<Arc<dyn Provider>, ConfigEr
         }),
     }
 }
+
+/// What the providers' unit tests share: running `verify` (which never
+/// waits without I/O) on a request made of parts.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Inbound, NotMapped, Provider, Verified};
+    use std::collections::HashMap;
+    use time::OffsetDateTime;
+
+    /// Run a future that never waits (verification without I/O).
+    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        use futures_util::FutureExt as _;
+        f.now_or_never()
+            .unwrap_or_else(|| panic!("verify should not wait"))
+    }
+
+    pub fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A header map with each pair appended (a name given twice repeats).
+    pub fn header_map(headers: &[(&str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            let value = http::HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}"));
+            map.append(name, value);
+        }
+        map
+    }
+
+    /// `verify` at Unix time `now`, then the parsed body.
+    pub fn verify_at(
+        p: &dyn Provider,
+        body: &[u8],
+        headers: &[(&str, &str)],
+        params: &[(&str, &str)],
+        now: i64,
+    ) -> Result<Verified, NotMapped> {
+        let map = header_map(headers);
+        let params: HashMap<String, String> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let req = Inbound {
+            body,
+            headers: &map,
+            params: &params,
+        };
+        Ok(block_on(p.verify(&req, at(now)))?.parsed()?)
+    }
+}

@@ -590,20 +590,10 @@ impl Provider for Nowpayments {
 mod tests {
     use super::*;
     use crate::providers::NotMapped;
-    use std::collections::HashMap;
+    use crate::providers::test_support::{at, verify_at};
 
     const SECRET: &str = "test-nowpayments-secret";
     const T0: i64 = 1_750_000_000;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        use futures_util::FutureExt as _;
-        f.now_or_never()
-            .unwrap_or_else(|| panic!("verify should not wait"))
-    }
-
-    fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|e| panic!("{e}"))
-    }
 
     fn provider(secrets: &str) -> Nowpayments {
         Nowpayments::new(SecretList::parse(secrets).unwrap_or_else(|e| panic!("{e}")))
@@ -614,19 +604,7 @@ mod tests {
         body: &str,
         headers: &[(&str, &str)],
     ) -> Result<Verified, NotMapped> {
-        let mut map = http::HeaderMap::new();
-        for (k, v) in headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-            let value = http::HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}"));
-            map.append(name, value);
-        }
-        let params = HashMap::new();
-        let req = Inbound {
-            body: body.as_bytes(),
-            headers: &map,
-            params: &params,
-        };
-        Ok(block_on(p.verify(&req, at(T0)))?.parsed()?)
+        verify_at(p, body.as_bytes(), headers, &[], T0)
     }
 
     fn signed(p: &Nowpayments, body: &str) -> Result<Normalized, NotMapped> {

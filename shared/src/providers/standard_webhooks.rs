@@ -890,6 +890,7 @@ fn time_of(v: &Value) -> Option<OffsetDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::{at, block_on, header_map};
     use std::collections::HashMap;
 
     /// The spec's known answer: `libraries/javascript/src/webhook.test.ts`
@@ -906,10 +907,6 @@ mod tests {
     const RUST_TS: i64 = 1_649_367_553;
     const RUST_BODY: &str = r#"{"email":"test@example.com","username":"test_user"}"#;
     const RUST_SIG: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
-
-    fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-    }
 
     fn provider_with(pairs: &[(&str, &str)]) -> Result<StandardWebhooks, ConfigError> {
         let m: HashMap<String, String> = pairs
@@ -935,13 +932,7 @@ mod tests {
         hs: &[(&str, &str)],
         now: i64,
     ) -> Result<Verified, Rejection> {
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in hs {
-            headers.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}")),
-                http::HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}")),
-            );
-        }
+        let headers = header_map(hs);
         let params = HashMap::from([(SOURCE_PARAM.to_owned(), source.to_owned())]);
         let req = Inbound {
             body: body.as_bytes(),
@@ -949,21 +940,10 @@ mod tests {
             params: &params,
         };
         let fut = p.verify(&req, at(now));
-        let a = futures_executor(fut)?;
+        let a = block_on(fut)?;
         match a {
             Authentic::Parsed(v) => Ok(v),
             Authentic::Unreadable(u) => panic!("unreadable: {u}"),
-        }
-    }
-
-    /// Run a future that never waits.
-    fn futures_executor<F: std::future::Future>(f: F) -> F::Output {
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut f = std::pin::pin!(f);
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("verify waited"),
         }
     }
 
@@ -1503,10 +1483,7 @@ mod tests {
                     headers: &headers,
                     params: &params,
                 };
-                assert!(
-                    futures_executor(p.verify(&req, at(now))).is_ok(),
-                    "{source}"
-                );
+                assert!(block_on(p.verify(&req, at(now))).is_ok(), "{source}");
             }
         }
         // The default source is the first in the secrets setting.

@@ -859,8 +859,7 @@ fn v2(body: &serde_json::Value) -> Result<Parts, Unparsed> {
 mod tests {
     use super::*;
     use crate::providers::NotMapped;
-
-    use std::collections::HashMap;
+    use crate::providers::test_support::{at, verify_at};
 
     const SECRET: &str = "test-thirdweb-secret";
     const T0: i64 = 1_750_000_000;
@@ -868,16 +867,6 @@ mod tests {
     /// `printf '%s' '1750000000.{KAT_BODY}' | openssl dgst -sha256 -hmac test-thirdweb-secret`
     const KAT_BODY: &str = r#"{"data":{"buyWithFiatStatus":{"intentId":"i-1","status":"NONE"}}}"#;
     const KAT_SIG: &str = "6ad7c0ff6e42579d0d47e99be75ed9467c16d3677cec4bdaaef77f0253372fca";
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        use futures_util::FutureExt as _;
-        f.now_or_never()
-            .unwrap_or_else(|| panic!("verify should not wait"))
-    }
-
-    fn at(secs: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|e| panic!("{e}"))
-    }
 
     fn provider(secrets: &str) -> Thirdweb {
         Thirdweb::new(
@@ -892,19 +881,7 @@ mod tests {
         headers: &[(&str, &str)],
         now: i64,
     ) -> Result<Verified, NotMapped> {
-        let mut map = http::HeaderMap::new();
-        for (k, v) in headers {
-            let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-            let value = http::HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}"));
-            map.append(name, value);
-        }
-        let params = HashMap::new();
-        let req = Inbound {
-            body: body.as_bytes(),
-            headers: &map,
-            params: &params,
-        };
-        Ok(block_on(p.verify(&req, at(now)))?.parsed()?)
+        verify_at(p, body.as_bytes(), headers, &[], now)
     }
 
     /// Sign with `signer` at `signed_at`, verify with the test provider at `now`.

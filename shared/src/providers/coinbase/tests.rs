@@ -1,4 +1,5 @@
 use super::*;
+use crate::providers::test_support::{at, block_on, header_map, verify_at};
 use crate::providers::{NotMapped, UnparsedReason};
 use std::collections::HashMap;
 
@@ -26,16 +27,6 @@ const HOOK0_KAT_V1_CLIENT: &str =
 const HOOK0_KAT_V1_SENDER: &str =
     "bc521546ba5de381b12f135782d2008b028c3065c191760b12b76850a8fc8f51";
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use futures_util::FutureExt as _;
-    f.now_or_never()
-        .unwrap_or_else(|| panic!("verify should not wait"))
-}
-
-fn at(secs: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(secs).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn list(s: &str) -> SecretList {
     SecretList::parse(s).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -57,30 +48,13 @@ fn cfg(pairs: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| m.get(k).cloned()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn header_map(headers: &[(&str, &str)]) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        let name = http::HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-        let value = http::HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}"));
-        map.append(name, value);
-    }
-    map
-}
-
 fn verify_with(
     p: &Coinbase,
     body: &[u8],
     headers: &[(&str, &str)],
     now: i64,
 ) -> Result<Verified, NotMapped> {
-    let map = header_map(headers);
-    let params = HashMap::new();
-    let req = Inbound {
-        body,
-        headers: &map,
-        params: &params,
-    };
-    Ok(block_on(p.verify(&req, at(now)))?.parsed()?)
+    verify_at(p, body, headers, &[], now)
 }
 
 fn signed_headers(s: &Signed) -> Vec<(&str, &str)> {
