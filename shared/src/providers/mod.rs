@@ -562,3 +562,32 @@ pub(crate) mod test_support {
         Ok(block_on(p.verify(&req, at(now)))?.parsed()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_decimal;
+
+    #[test]
+    fn is_decimal_matches_the_schema_pattern() {
+        for (s, want) in [
+            ("5.36", true),
+            ("0.00021500", true),
+            ("100", true),
+            ("-1", true),
+            ("1e-7", true),
+            ("1e21", true),
+            ("1.5E-7", true),
+            ("2E+3", true),
+            ("", false),
+            (".5", false),
+            ("5.", false),
+            ("1e", false),
+            ("five", false),
+            ("0x10", false),
+            ("+1", false),
+            ("1 000", false),
+        ] {
+            assert_eq!(is_decimal(s), want, "{s:?}");
+        }
+    }
+}

@@ -1871,26 +1871,6 @@ mod tests {
     }
 
     #[test]
-    fn is_decimal_matches_the_schema_pattern() {
-        for (s, want) in [
-            ("5.36", true),
-            ("100", true),
-            ("-1", true),
-            ("1e21", true),
-            ("1.5E-7", true),
-            ("", false),
-            (".5", false),
-            ("5.", false),
-            ("1e", false),
-            ("five", false),
-            ("0x10", false),
-            ("+1", false),
-        ] {
-            assert_eq!(is_decimal(s), want, "{s:?}");
-        }
-    }
-
-    #[test]
     fn config_and_route() {
         let cfg = Config::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
         let e = Thirdweb::from_config(&cfg)
