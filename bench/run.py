@@ -613,7 +613,8 @@ def cmd_coldstart(a):
     results = {"runs": a.runs, "binaries": {}}
     for spec in a.bin:
         name, path = spec.split("=", 1)
-        extra, event = cases[name]
+        # `NAME@variant` (another build of NAME) gets NAME's event.
+        extra, event = cases[name.split("@")[0]]
         env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME=name, **extra)
         samples = []
         for i in range(a.runs + 1):  # the first run warms the page cache

@@ -261,3 +261,39 @@ fn six_hundred_slow_connections_starve_no_one_and_are_closed() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An idle keep-alive connection (one request answered, then nothing) is
+/// closed once the header deadline passes: idle connections cannot pile up.
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let dir = data_dir("idle");
+    let (server, url) = server_with(&dir, &[("PAYHOOK_HEADER_TIMEOUT_SECS", "1")]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect: {e}"));
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    // The answer to the first request, on a connection kept alive.
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = [0u8; 512];
+    let n = s.read(&mut first).unwrap_or_else(|e| panic!("read: {e}"));
+    let head = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    let started = std::time::Instant::now();
+    let rest = until_closed(&mut s, Duration::from_secs(20));
+    assert!(
+        rest.is_ok(),
+        "an idle keep-alive connection was kept open: {rest:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "closed before it was idle for the deadline ({:?})",
+        started.elapsed()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
