@@ -26,9 +26,18 @@ need() {
 
 need cargo "install Rust with rustup (https://rustup.rs)"
 need python3 "install Python 3.10+ (apt-get install python3 python3-venv)"
-need curl "install curl (apt-get install curl): the HTTPS tests use it as the TLS client"
-need openssl "install openssl (apt-get install openssl): the HTTPS tests make their CA with it"
-need systemd-analyze "install systemd (apt-get install systemd): deploy/payhook.service is checked with systemd-analyze verify"
+# Debian packages the tests use as real clients and checkers, installed when
+# missing (as root, or with sudo) and then required.
+need_deb() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    echo "installing $2 (for $1)" >&2
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null; } || true
+    need "$1" "$3"
+}
+need_deb curl curl "install curl: the HTTPS tests use it as the TLS client"
+need_deb openssl openssl "install openssl: the HTTPS tests make their CA with it"
+need_deb systemd-analyze systemd "install systemd: deploy/payhook.service is checked with systemd-analyze verify"
 need node "install Node.js 18+ (apt-get install nodejs): the Koywe tests compare with JavaScript's JSON.stringify"
 
 step "cargo fmt --check"
