@@ -344,7 +344,7 @@ async fn attempt(
             format!("answered {}", resp.status()),
         ),
         Err(e) if e.is_timeout() => (None, format!("no answer within {:?}", config.timeout)),
-        Err(e) => (None, transport_reason(e)),
+        Err(e) => (None, crate::outbound::transport_reason(e)),
     };
     let now = OffsetDateTime::now_utc();
     let result = match backoff(&config.schedule, n) {
@@ -375,19 +375,6 @@ async fn record(deliveries: &Deliveries, d: &Due, n: u32, result: AttemptResult)
     {
         tracing::error!(event_id = %d.event_id, error = %e, "forwarding: cannot record an attempt");
     }
-}
-
-/// A transport error without the URL, with its causes.
-fn transport_reason(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        source = s.source();
-    }
-    reason
 }
 
 #[cfg(test)]

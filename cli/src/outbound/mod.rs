@@ -180,6 +180,15 @@ pub(crate) fn transport_error(
     if e.is_timeout() {
         return OutboundError::Timeout { api, timeout };
     }
+    OutboundError::Unreachable {
+        api,
+        reason: transport_reason(e),
+    }
+}
+
+/// A transport error without the URL, with its causes (they say *why*:
+/// refused, reset, DNS…).
+pub(crate) fn transport_reason(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut reason = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -188,7 +197,7 @@ pub(crate) fn transport_error(
         reason.push_str(&s.to_string());
         source = s.source();
     }
-    OutboundError::Unreachable { api, reason }
+    reason
 }
 
 /// Read a whole answer body, at most [`MAX_ANSWER_BYTES`].
