@@ -3,6 +3,8 @@
 // line, time-stamped now (payhook refuses time stamps older than 24 h).
 //
 //   node bench/gen_koywe_bodies.js SECRET N OUT [PREFIX]
+//
+// NAMES (environment, comma-separated) replaces the event names cycled through.
 'use strict';
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -13,7 +15,9 @@ if (!secret || !nArg || !out) {
   process.exit(2);
 }
 const n = Number(nArg);
-const names = ['payment_created', 'payment_received', 'crypto_tx_sent', 'crypto_delivered'];
+const names = process.env.NAMES
+  ? process.env.NAMES.split(',')
+  : ['payment_created', 'payment_received', 'crypto_tx_sent', 'crypto_delivered'];
 const timeStamp = new Date().toISOString();
 const lines = [];
 for (let i = 0; i < n; i++) {

@@ -38,6 +38,8 @@ need_deb() {
 need_deb curl curl "install curl: the HTTPS tests use it as the TLS client"
 need_deb openssl openssl "install openssl: the HTTPS tests make their CA with it"
 need_deb systemd-analyze systemd "install systemd: deploy/payhook.service is checked with systemd-analyze verify"
+need_deb chromium chromium "install chromium: the console tests drive it headless"
+need_deb chromedriver chromium-driver "install chromium-driver: the console tests drive chromium through it (WebDriver)"
 need node "install Node.js 18+ (apt-get install nodejs): the Koywe tests compare with JavaScript's JSON.stringify"
 
 step "cargo fmt --check"

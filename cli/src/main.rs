@@ -1,6 +1,7 @@
 //! `payhook`: run every webhook route locally, send signed samples, inspect
 //! what was recorded and published.
 
+mod console;
 mod deliveries;
 mod forward_setup;
 mod inspect;
@@ -79,6 +80,10 @@ enum Cmd {
         /// runtime (least CPU per request; the SQLite writer has its own thread).
         #[arg(long, env = "PAYHOOK_WORKERS", default_value_t = 0)]
         workers: usize,
+        /// Serve no `/console` (the web console; it needs
+        /// PAYHOOK_CONSOLE_TOKEN, generated for development when unset).
+        #[arg(long)]
+        no_console: bool,
     },
     /// Sign a sample event (an API Gateway event file from events/) as its provider would and post it.
     Send {
@@ -299,6 +304,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             header_timeout_secs,
             max_connections,
             workers: _,
+            no_console,
         } => {
             serve::run(serve::ServeOpts {
                 max_in_flight,
@@ -312,6 +318,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 data_dir: cli.data_dir,
                 backend: cli.backend,
                 sweep_every: Duration::from_secs(sweep_every_secs.max(1)),
+                console: !no_console,
             })
             .await
         }

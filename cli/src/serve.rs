@@ -46,6 +46,8 @@ pub struct ServeOpts {
     pub data_dir: PathBuf,
     pub backend: Backend,
     pub sweep_every: Duration,
+    /// Serve `/console`.
+    pub console: bool,
 }
 
 /// Open the configured backend's store and publisher.
@@ -159,6 +161,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
     let store: Arc<dyn EventStore> = backend_store.clone();
     let limits = Limits::from(&cfg);
 
+    let activity = Arc::new(crate::console::activity::Activity::default());
     let mut router = Router::new().route("/healthz", get(|| async { "ok" }));
     let mut lines = Vec::new();
     for id in ProviderId::all() {
@@ -170,8 +173,11 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
                 if let Some(r) = &recorder {
                     app = app.with_recorder(r.clone());
                 }
-                let app = Arc::new(app);
-                router = router.route(route, any(webhook).with_state(app));
+                let hook = Arc::new(Hook {
+                    app,
+                    activity: activity.clone(),
+                });
+                router = router.route(route, any(webhook).with_state(hook));
             }
             // Only a provider whose settings are absent is left out; one
             // set but invalid stops start-up, naming the setting.
@@ -181,8 +187,10 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             Err(e) => return Err(e.into()),
         }
     }
+    let mut validation = None;
     match Validator::from_config(&cfg, backend_store.clone()) {
         Ok(v) => {
+            validation = Some(v.auth.method());
             lines.push(format!(
                 "  POST {} (auth: {})",
                 koywe_callback::ROUTE,
@@ -204,6 +212,36 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             ),
         );
     }
+    let console = if opts.console {
+        let (token, generated) = crate::console::token(&mut settings, &opts.data_dir)?;
+        let (source, deliveries) = match &sqlite {
+            Some(db) => (
+                crate::console::source::Source::Embedded(payhook_embedded::Reader::open(
+                    &opts.data_dir.join("payhook.db"),
+                )?),
+                Some(payhook_embedded::Deliveries::open(db).await?),
+            ),
+            None => (
+                crate::console::source::Source::Port(backend_store.clone()),
+                None,
+            ),
+        };
+        let c = crate::console::Console {
+            auth: crate::console::auth::Auth::new(token),
+            source,
+            store: backend_store.clone(),
+            publisher: publisher.clone(),
+            deliveries,
+            forwarding: forwarder.as_ref().map(|(f, _)| f.config.url.to_string()),
+            validation,
+            activity: activity.clone(),
+            secure: tls.is_some(),
+        };
+        router = router.nest("/console", crate::console::router(Arc::new(c)));
+        Some(generated)
+    } else {
+        None
+    };
     println!(
         "payhook serve: listening on {scheme}://{addr} ({:?} backend{})",
         opts.backend,
@@ -244,6 +282,18 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
             );
         }
     }
+    match &console {
+        Some(Some(token)) => println!(
+            "Console: {scheme}://{addr}/console (generated development token {}={})",
+            crate::console::auth::TOKEN_SETTING,
+            token.expose()
+        ),
+        Some(None) => println!(
+            "Console: {scheme}://{addr}/console (token: {})",
+            crate::console::auth::TOKEN_SETTING
+        ),
+        None => {}
+    }
     println!("Try: payhook send events/koywe/sample.json");
 
     let limit = Arc::new(Shed {
@@ -251,6 +301,7 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         queue: opts.queue,
         body_timeout: opts.body_timeout,
         max_body_bytes: cfg.max_body_bytes.max(koywe_callback::MAX_BODY_BYTES),
+        activity: activity.clone(),
     });
     let router = router.layer(axum::middleware::from_fn_with_state(limit, shed));
     let sweeper = tokio::spawn(sweep_loop(
@@ -438,8 +489,33 @@ async fn sweep_loop(
     }
 }
 
+/// A webhook route: its pipeline, and the console's count of refusals.
+struct Hook {
+    app: App,
+    activity: Arc<crate::console::activity::Activity>,
+}
+
+impl Hook {
+    fn answer(&self, reply: Reply) -> Response {
+        if reply.status.is_client_error() {
+            let why = reply
+                .body
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("");
+            self.activity.refused(
+                crate::console::activity::Route::Provider(self.app.provider.descriptor().id),
+                reply.status,
+                why,
+                time::OffsetDateTime::now_utc(),
+            );
+        }
+        reply.to_http::<axum::body::Body>().into_response()
+    }
+}
+
 async fn webhook(
-    State(app): State<Arc<App>>,
+    State(hook): State<Arc<Hook>>,
     method: http::Method,
     headers: http::HeaderMap,
     params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
@@ -454,18 +530,17 @@ async fn webhook(
                 .collect()
         })
         .unwrap_or_default();
+    let app = &hook.app;
     let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
-            return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
-                .to_http::<axum::body::Body>()
-                .into_response();
+            return hook.answer(Reply::error(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body too large",
+            ));
         }
     };
-    app.process(&method, &headers, &params, &bytes)
-        .await
-        .to_http::<axum::body::Body>()
-        .into_response()
+    hook.answer(app.process(&method, &headers, &params, &bytes).await)
 }
 
 async fn validate(
@@ -496,6 +571,22 @@ struct Shed {
     body_timeout: Duration,
     /// The largest body any route accepts (each route applies its own).
     max_body_bytes: usize,
+    /// Refusals of webhook requests, for the console.
+    activity: Arc<crate::console::activity::Activity>,
+}
+
+impl Shed {
+    /// Count a refusal made before a webhook route was chosen.
+    fn refused(&self, path: &str, status: http::StatusCode, why: &str) {
+        if path.starts_with("/webhooks/") {
+            self.activity.refused(
+                crate::console::activity::Route::Any,
+                status,
+                why,
+                time::OffsetDateTime::now_utc(),
+            );
+        }
+    }
 }
 
 /// Load shedding: at most `max_in_flight` requests are inside payhook at
@@ -516,11 +607,21 @@ async fn shed(
     let bytes = match tokio::time::timeout(limit.body_timeout, read).await {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
+            limit.refused(
+                parts.uri.path(),
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body too large",
+            );
             return Reply::error(http::StatusCode::PAYLOAD_TOO_LARGE, "body too large")
                 .to_http::<axum::body::Body>()
                 .into_response();
         }
         Err(_) => {
+            limit.refused(
+                parts.uri.path(),
+                http::StatusCode::REQUEST_TIMEOUT,
+                "body not received in time",
+            );
             let mut r = Reply::error(
                 http::StatusCode::REQUEST_TIMEOUT,
                 "body not received in time",
@@ -548,6 +649,11 @@ async fn shed(
     match permit {
         Some(_permit) => next.run(req).await,
         None => {
+            limit.refused(
+                req.uri().path(),
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded, retry later",
+            );
             let mut r = Reply::error(
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded, retry later",

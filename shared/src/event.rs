@@ -83,6 +83,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in lifecycle order (`unknown` last).
+    pub const ALL: [Status; 10] = [
+        Status::Created,
+        Status::Opened,
+        Status::Pending,
+        Status::Processing,
+        Status::Failed,
+        Status::Canceled,
+        Status::Expired,
+        Status::Completed,
+        Status::Refunded,
+        Status::Unknown,
+    ];
+
     /// Position in the lifecycle. An order's status only moves to a strictly
     /// higher rank. `None` for [`Status::Unknown`], which never moves it.
     pub fn rank(self) -> Option<u8> {

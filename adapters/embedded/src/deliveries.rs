@@ -361,37 +361,11 @@ impl Deliveries {
                 )
                 .map_err(sql)?;
             let rows = st
-                .query_map(params![state.map(DeliveryState::as_str)], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
-                        r.get::<_, Option<i64>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                        r.get::<_, i64>(9)?,
-                    ))
-                })
+                .query_map(params![state.map(DeliveryState::as_str)], read_delivery)
                 .map_err(sql)?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, event_id, provider, order_id, state, attempts, next_at, status, err, at) =
-                    row.map_err(sql)?;
-                out.push(Delivery {
-                    seq,
-                    event_id,
-                    provider,
-                    order_id,
-                    state: DeliveryState::parse(&state)?,
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    next_at: from_nanos(next_at),
-                    last_status: status.and_then(|s| u16::try_from(s).ok()),
-                    last_error: err,
-                    updated_at: from_nanos(at),
-                });
+                out.push(row.map_err(sql)??);
             }
             Ok(out)
         })
@@ -400,23 +374,52 @@ impl Deliveries {
 
     /// How many deliveries are in each state: (pending, delivered, failed).
     pub async fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
-        SqliteStore::with(&self.conn, |c| {
-            c.query_row(
-                "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'delivered'), 0),
-                        COALESCE(SUM(state = 'failed'), 0) FROM deliveries",
-                [],
-                |r| {
-                    Ok((
-                        u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                        u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                        u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    ))
-                },
-            )
-            .map_err(sql)
-        })
-        .await
+        SqliteStore::with(&self.conn, counts_in).await
     }
+}
+
+/// A delivery row selected as `seq, event_id, provider, order_id, state,
+/// attempts, next_at, last_status, last_error, updated_at`. The outer error
+/// is SQLite's, the inner one a state this version does not know.
+pub(crate) fn read_delivery(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<Delivery, StoreError>> {
+    let state: String = r.get(4)?;
+    let state = match DeliveryState::parse(&state) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(Delivery {
+        seq: r.get(0)?,
+        event_id: r.get(1)?,
+        provider: r.get(2)?,
+        order_id: r.get(3)?,
+        state,
+        attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+        next_at: from_nanos(r.get(6)?),
+        last_status: r
+            .get::<_, Option<i64>>(7)?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_error: r.get(8)?,
+        updated_at: from_nanos(r.get(9)?),
+    }))
+}
+
+/// (pending, delivered, failed) counts on `c`.
+pub(crate) fn counts_in(c: &rusqlite::Connection) -> Result<(u64, u64, u64), StoreError> {
+    c.query_row(
+        "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'delivered'), 0),
+                COALESCE(SUM(state = 'failed'), 0) FROM deliveries",
+        [],
+        |r| {
+            Ok((
+                u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            ))
+        },
+    )
+    .map_err(sql)
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub mod deliveries;
+pub mod reader;
 pub use deliveries::{AttemptResult, Deliveries, Delivery, DeliveryState, Due, Redrive};
+pub use reader::{EventQuery, EventSummary, Reader};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -36,6 +38,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_stuck ON events (lease_until) WHERE state = 'recorded';
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
+-- The console: one order's timeline and the order filter, the provider
+-- filter newest first, and the few `unknown` events among many.
+CREATE INDEX IF NOT EXISTS events_order ON events (order_id, provider);
+CREATE INDEX IF NOT EXISTS events_provider ON events (provider, received_at);
+CREATE INDEX IF NOT EXISTS events_unknown ON events (received_at) WHERE status = 'unknown';
 CREATE TABLE IF NOT EXISTS orders (
     provider      TEXT NOT NULL,
     order_id      TEXT NOT NULL,

@@ -21,7 +21,7 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 /// Koywe, built from the server's generated development secrets.
-fn koywe(dir: &Path) -> Arc<dyn Provider> {
+pub(crate) fn koywe(dir: &Path) -> Arc<dyn Provider> {
     let secrets = dev_secrets(dir);
     let cfg = payhook::Config::from_lookup(|k| secrets.get(k).cloned())
         .unwrap_or_else(|e| panic!("dev secrets: {e}"));
@@ -29,7 +29,7 @@ fn koywe(dir: &Path) -> Arc<dyn Provider> {
 }
 
 /// Send one signed Koywe event `name` of `order`; its event id.
-fn send(url: &str, p: &dyn Provider, order: &str, name: &str) -> String {
+pub(crate) fn send(url: &str, p: &dyn Provider, order: &str, name: &str) -> String {
     let body = serde_json::json!({
         "eventName": name,
         "orderId": order,

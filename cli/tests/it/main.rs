@@ -4,6 +4,7 @@
 mod common;
 
 mod aws_backend;
+mod console;
 mod crash;
 mod deploy;
 mod e2e;

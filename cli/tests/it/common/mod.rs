@@ -52,6 +52,7 @@ pub fn payhook(data_dir: &Path) -> Command {
     for k in payhook::config::setting_names()
         .into_iter()
         .chain(payhook_cli::forward::SETTINGS.iter().copied())
+        .chain(["PAYHOOK_CONSOLE_TOKEN"])
     {
         c.env_remove(k);
     }
