@@ -115,6 +115,43 @@ async fn serve_and_operate_on_dynamodb_and_sqs() {
         "a dry run published"
     );
     assert!(stdout(cmd(&["replay", &id, "--yes"])).contains("1 event(s) replayed"));
+
+    // The console reads DynamoDB: the list, a filter, one event, its order,
+    // and a user blocked from it lands in the users table.
+    let token = banner
+        .lines()
+        .find_map(|l| l.split("PAYHOOK_CONSOLE_TOKEN=").nth(1))
+        .map(|t| t.trim_end_matches(')').to_owned())
+        .unwrap_or_else(|| panic!("no console token in the banner:\n{banner}"));
+    let bearer = format!("Bearer {token}");
+    let get = |path: &str| {
+        let got = crate::console::http(&url, "GET", path, &[("authorization", &bearer)], "");
+        assert_eq!(got.status, 200, "{path}: {}", got.body);
+        got.body
+    };
+    let list = get("/console/events");
+    for e in &events {
+        let id = e["event_id"].as_str().unwrap_or_default();
+        assert!(list.contains(id), "{id} not on the console's list");
+    }
+    assert!(get("/console/events?provider=thirdweb").contains("1 event(s)"));
+    let page = get(&format!("/console/events/{id}"));
+    assert!(page.contains("Normalized event") && page.contains(&id));
+    let order = events[0]["order_id"].as_str().unwrap_or_default();
+    let provider = events[0]["provider"].as_str().unwrap_or_default();
+    assert!(get(&format!("/console/orders/{provider}/{order}")).contains("set to "));
+    let saved = crate::console::http(
+        &url,
+        "POST",
+        "/console/users",
+        &[
+            ("authorization", &bearer),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        "action=set&decision=block&email=mallory%40example.com",
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert!(stdout(cmd(&["users", "list"])).contains("mallory@example.com"));
     drop(server);
     let _ = std::fs::remove_dir_all(&data_dir);
     // FIFO queues drop a copy within their deduplication window: the replay

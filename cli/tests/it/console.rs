@@ -30,10 +30,10 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 /// One HTTP/1.1 exchange: status, headers (lowercase names), body.
-struct Got {
-    status: u16,
+pub(crate) struct Got {
+    pub status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub body: String,
 }
 
 impl Got {
@@ -45,7 +45,13 @@ impl Got {
     }
 }
 
-fn http(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Got {
+pub(crate) fn http(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Got {
     let addr = url.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
