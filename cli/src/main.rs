@@ -80,6 +80,10 @@ enum Cmd {
         /// runtime (least CPU per request; the SQLite writer has its own thread).
         #[arg(long, env = "PAYHOOK_WORKERS", default_value_t = 0)]
         workers: usize,
+        /// POST every published event to this URL (= PAYHOOK_FORWARD_URL;
+        /// the other PAYHOOK_FORWARD_* settings apply).
+        #[arg(long)]
+        forward_url: Option<String>,
         /// Serve no `/console` (the web console; it needs
         /// PAYHOOK_CONSOLE_TOKEN, generated for development when unset).
         #[arg(long)]
@@ -305,6 +309,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             max_connections,
             workers: _,
             no_console,
+            forward_url,
         } => {
             serve::run(serve::ServeOpts {
                 max_in_flight,
@@ -319,6 +324,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 backend: cli.backend,
                 sweep_every: Duration::from_secs(sweep_every_secs.max(1)),
                 console: !no_console,
+                forward_url,
             })
             .await
         }

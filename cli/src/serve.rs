@@ -48,6 +48,8 @@ pub struct ServeOpts {
     pub sweep_every: Duration,
     /// Serve `/console`.
     pub console: bool,
+    /// `--forward-url` (wins over PAYHOOK_FORWARD_URL).
+    pub forward_url: Option<String>,
 }
 
 /// Open the configured backend's store and publisher.
@@ -124,6 +126,9 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         source: e,
     })?;
     let mut settings = Settings::load(&opts.data_dir)?;
+    if let Some(u) = &opts.forward_url {
+        settings.set_flag(payhook_cli::forward::URL_SETTING, u);
+    }
     let generated = settings.nothing_configured();
     if generated {
         settings.generate_dev(&opts.data_dir)?;

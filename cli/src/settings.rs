@@ -13,6 +13,8 @@ pub const DEV_FILE: &str = "dev-secrets.env";
 pub struct Settings {
     pub file: BTreeMap<String, String>,
     pub file_path: PathBuf,
+    /// Given on the command line (a flag): wins over the environment.
+    flags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +56,27 @@ impl Settings {
                 });
             }
         };
-        Ok(Settings { file, file_path })
+        Ok(Settings {
+            file,
+            file_path,
+            flags: BTreeMap::new(),
+        })
     }
 
     pub fn get(&self, k: &str) -> Option<String> {
-        // A variable set in the environment wins, even when empty: an empty
-        // secret list is then refused by `Config` instead of silently
-        // replaced by the file's value.
-        std::env::var(k).ok().or_else(|| self.file.get(k).cloned())
+        // A flag wins; then a variable set in the environment, even when
+        // empty: an empty secret list is then refused by `Config` instead
+        // of silently replaced by the file's value.
+        self.flags
+            .get(k)
+            .cloned()
+            .or_else(|| std::env::var(k).ok())
+            .or_else(|| self.file.get(k).cloned())
+    }
+
+    /// Use `v` for `k`, as given by a command-line flag.
+    pub fn set_flag(&mut self, k: &str, v: &str) {
+        self.flags.insert(k.to_owned(), v.to_owned());
     }
 
     /// Whether `k`'s value is a development secret `payhook serve`

@@ -11,7 +11,7 @@
 //! (the dead letter) and no longer holds its order back; `redrive` makes it
 //! pending again.
 
-use crate::{SharedConn, SqliteStore, from_nanos, nanos, sql};
+use crate::{SharedConn, SqliteStore, collect_rows, from_nanos, nanos, sql};
 use payhook::store::StoreError;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -363,11 +363,7 @@ impl Deliveries {
             let rows = st
                 .query_map(params![state.map(DeliveryState::as_str)], read_delivery)
                 .map_err(sql)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.map_err(sql)??);
-            }
-            Ok(out)
+            collect_rows(rows)
         })
         .await
     }

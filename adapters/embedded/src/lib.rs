@@ -38,11 +38,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_stuck ON events (lease_until) WHERE state = 'recorded';
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
--- The console: one order's timeline and the order filter, the provider
--- filter newest first, and the few `unknown` events among many.
+-- The console: one order's timeline and the order filter, and the
+-- provider and status filters newest first (with their counts).
 CREATE INDEX IF NOT EXISTS events_order ON events (order_id, provider);
 CREATE INDEX IF NOT EXISTS events_provider ON events (provider, received_at);
-CREATE INDEX IF NOT EXISTS events_unknown ON events (received_at) WHERE status = 'unknown';
+CREATE INDEX IF NOT EXISTS events_status ON events (status, received_at);
 CREATE TABLE IF NOT EXISTS orders (
     provider      TEXT NOT NULL,
     order_id      TEXT NOT NULL,
@@ -315,6 +315,33 @@ impl SqliteStore {
         rx.await
             .map_err(|_| StoreError::Corrupt("sqlite writer dropped a job".into()))?
     }
+}
+
+/// Rows read by a function whose outer error is SQLite's and inner one a
+/// value this version cannot read (see [`read_event`]).
+pub(crate) fn collect_rows<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
+) -> Result<Vec<T>, StoreError> {
+    rows.map(|r| r.map_err(sql)?).collect()
+}
+
+/// An `orders` row (`SELECT *`).
+pub(crate) fn read_order(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<OrderState, StoreError>> {
+    let p: String = r.get("provider")?;
+    let s: String = r.get("status")?;
+    let (Some(provider), Some(status)) = (ProviderId::parse(&p), Status::parse(&s)) else {
+        return Ok(Err(StoreError::Corrupt(format!("order row {p:?} {s:?}"))));
+    };
+    Ok(Ok(OrderState {
+        provider,
+        order_id: r.get("order_id")?,
+        status,
+        last_event_id: r.get("last_event_id")?,
+        updated_at: from_nanos(r.get("updated_at")?),
+        event_count: u64::try_from(r.get::<_, i64>("event_count")?).unwrap_or(0),
+    }))
 }
 
 /// A stored event row. The outer error is SQLite's, the inner one a value
@@ -603,11 +630,7 @@ impl EventStore for SqliteStore {
             let rows = st
                 .query_map(params![before, limit], read_record)
                 .map_err(sql)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r.map_err(sql)??);
-            }
-            Ok(out)
+            collect_rows(rows)
         })
         .await
     }
@@ -667,11 +690,7 @@ impl EventStore for SqliteStore {
                     read_event,
                 )
                 .map_err(sql)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r.map_err(sql)??);
-            }
-            Ok(out)
+            collect_rows(rows)
         })
         .await
     }
@@ -681,37 +700,8 @@ impl EventStore for SqliteStore {
             let mut st = c
                 .prepare("SELECT * FROM orders ORDER BY provider, order_id")
                 .map_err(sql)?;
-            let rows = st
-                .query_map([], |r| {
-                    let provider: String = r.get("provider")?;
-                    let status: String = r.get("status")?;
-                    Ok((
-                        provider,
-                        status,
-                        r.get::<_, String>("order_id")?,
-                        r.get::<_, String>("last_event_id")?,
-                        r.get::<_, i64>("updated_at")?,
-                        r.get::<_, i64>("event_count")?,
-                    ))
-                })
-                .map_err(sql)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let (p, s, order_id, last_event_id, updated_at, count) = r.map_err(sql)?;
-                let (Some(provider), Some(status)) = (ProviderId::parse(&p), Status::parse(&s))
-                else {
-                    return Err(StoreError::Corrupt(format!("order row {p:?} {s:?}")));
-                };
-                out.push(OrderState {
-                    provider,
-                    order_id,
-                    status,
-                    last_event_id,
-                    updated_at: from_nanos(updated_at),
-                    event_count: u64::try_from(count).unwrap_or(0),
-                });
-            }
-            Ok(out)
+            let rows = st.query_map([], read_order).map_err(sql)?;
+            collect_rows(rows)
         })
         .await
     }

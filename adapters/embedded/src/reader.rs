@@ -3,7 +3,7 @@
 //! writer thread never waits for a page of the console).
 
 use crate::deliveries::{Delivery, DeliveryState};
-use crate::{from_nanos, nanos, read_event, sql};
+use crate::{collect_rows, from_nanos, nanos, read_event, read_order, sql};
 use payhook::event::{ProviderId, Status};
 use payhook::store::{EventState, OrderState, StoreError, StoredEvent};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -54,8 +54,7 @@ type Values = Vec<Box<dyn rusqlite::ToSql + Send>>;
 
 /// The WHERE clauses of `q`'s filters and their values. Only the filters
 /// given appear (so SQLite can pick the index that serves them); the status
-/// is written as a literal, one of [`Status`]'s own names, so that the
-/// partial index of `unknown` events applies.
+/// is written as a literal, one of [`Status`]'s own names.
 fn filter_sql(q: &EventQuery) -> (Vec<String>, Values) {
     let mut clauses = Vec::new();
     let mut values: Values = Vec::new();
@@ -221,8 +220,10 @@ impl Reader {
         self.run(move |c| {
             let mut st = c
                 .prepare_cached(
+                    // `+received_at`: sort the order's few rows instead of
+                    // walking the whole time index for them.
                     "SELECT * FROM events WHERE order_id = ?1 AND provider = ?2
-                     ORDER BY received_at, event_id LIMIT ?3",
+                     ORDER BY +received_at, event_id LIMIT ?3",
                 )
                 .map_err(sql)?;
             let rows = st
@@ -235,11 +236,7 @@ impl Reader {
                     read_event,
                 )
                 .map_err(sql)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r.map_err(sql)??);
-            }
-            Ok(out)
+            collect_rows(rows)
         })
         .await
     }
@@ -251,35 +248,12 @@ impl Reader {
     ) -> Result<Option<OrderState>, StoreError> {
         let order_id = order_id.to_owned();
         self.run(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT status, last_event_id, updated_at, event_count FROM orders
-                     WHERE provider = ?1 AND order_id = ?2",
-                )
+            c.prepare_cached("SELECT * FROM orders WHERE provider = ?1 AND order_id = ?2")
                 .map_err(sql)?
-                .query_row(params![provider.as_str(), order_id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
-                })
+                .query_row(params![provider.as_str(), order_id], read_order)
                 .optional()
-                .map_err(sql)?;
-            let Some((s, last_event_id, at, count)) = row else {
-                return Ok(None);
-            };
-            let status =
-                Status::parse(&s).ok_or_else(|| corrupt("order", provider.as_str(), &s))?;
-            Ok(Some(OrderState {
-                provider,
-                order_id,
-                status,
-                last_event_id,
-                updated_at: from_nanos(at),
-                event_count: u64::try_from(count).unwrap_or(0),
-            }))
+                .map_err(sql)?
+                .transpose()
         })
         .await
     }
@@ -316,11 +290,7 @@ impl Reader {
                     crate::deliveries::read_delivery,
                 )
                 .map_err(sql)?;
-            let mut out = Vec::new();
-            for r in rows {
-                out.push(r.map_err(sql)??);
-            }
-            Ok(out)
+            collect_rows(rows)
         })
         .await
     }

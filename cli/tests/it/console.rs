@@ -82,11 +82,15 @@ pub(crate) fn http(
     }
 }
 
-/// chromedriver on a free port, killed when dropped.
+/// chromedriver on a free port, in a process group of its own: dropped (also
+/// when a step fails), the whole group goes, the chromium it started too.
 struct Driver(Child, u16);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -110,8 +114,10 @@ fn driver() -> Driver {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap();
+    use std::os::unix::process::CommandExt as _;
     let child = Command::new(which("chromedriver"))
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -353,15 +353,17 @@ fn dead_letters_are_listed_and_replayed() {
 /// With a forward URL and no secret, `payhook serve` generates a
 /// development secret, keeps it in the data dir and shows it; a consumer
 /// that does not know it refuses the deliveries (the library checks the
-/// signature), and an invalid secret stops start-up naming the setting.
+/// signature), and an invalid secret stops start-up naming the setting. The
+/// URL comes from `--forward-url` here.
 #[test]
 fn a_missing_secret_is_generated_and_an_invalid_one_refused() {
     let dir = data_dir("gen");
     let consumer = Consumer::start(FORWARD_SECRET, &[]);
     let mut cmd = payhook(&dir);
-    cmd.env("PAYHOOK_FORWARD_URL", &consumer.url)
-        .env("PAYHOOK_FORWARD_SCHEDULE", "none");
-    let (server, url, banner) = serve_with(cmd);
+    // The URL by flag (`--forward-url`), the rest from the environment.
+    cmd.env("PAYHOOK_FORWARD_SCHEDULE", "none");
+    let (server, url, banner) = crate::common::serve_args(cmd, &["--forward-url", &consumer.url]);
+    assert!(banner.contains(&consumer.url), "{banner}");
     let generated = dev_secrets(&dir)
         .get("PAYHOOK_FORWARD_SECRETS")
         .cloned()

@@ -67,9 +67,15 @@ pub fn serve(data_dir: &Path) -> (Server, String, String) {
 }
 
 /// [`serve`] with `cmd` (a [`payhook`] command with extra settings).
-pub fn serve_with(mut cmd: Command) -> (Server, String, String) {
+pub fn serve_with(cmd: Command) -> (Server, String, String) {
+    serve_args(cmd, &[])
+}
+
+/// [`serve_with`], with extra `serve` flags.
+pub fn serve_args(mut cmd: Command, flags: &[&str]) -> (Server, String, String) {
     let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
