@@ -146,6 +146,9 @@ pub async fn run(opts: ServeOpts) -> Result<(), CliError> {
         recorder,
         sqlite,
     } = backend_parts(opts.backend, &opts.data_dir, &cfg).await?;
+    if let Some(db) = &sqlite {
+        db.console_indexes(opts.console).await?;
+    }
     let forwarder = match (forward, &sqlite) {
         (None, _) => None,
         (Some(f), Some(db)) => {

@@ -16,7 +16,7 @@ use payhook::store::StoreError;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
-const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deliveries (
     seq         INTEGER PRIMARY KEY,
     event_id    TEXT NOT NULL,

@@ -38,11 +38,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_stuck ON events (lease_until) WHERE state = 'recorded';
 CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
--- The console: one order's timeline and the order filter, and the
--- provider and status filters newest first (with their counts).
-CREATE INDEX IF NOT EXISTS events_order ON events (order_id, provider);
-CREATE INDEX IF NOT EXISTS events_provider ON events (provider, received_at);
-CREATE INDEX IF NOT EXISTS events_status ON events (status, received_at);
 CREATE TABLE IF NOT EXISTS orders (
     provider      TEXT NOT NULL,
     order_id      TEXT NOT NULL,
@@ -51,6 +46,8 @@ CREATE TABLE IF NOT EXISTS orders (
     last_event_id TEXT NOT NULL,
     updated_at    INTEGER NOT NULL,
     event_count   INTEGER NOT NULL,
+    -- The ids of its first ORDER_EVENT_IDS events, space-separated.
+    event_ids     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (provider, order_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
@@ -71,6 +68,48 @@ CREATE TABLE IF NOT EXISTS users (
     updated_at INTEGER NOT NULL
 );
 ";
+
+/// The console's provider and status filters, newest first (with their
+/// counts): [`SqliteStore::console_indexes`]. An order's events are found
+/// through its row's `event_ids` instead of a random-order index.
+const CONSOLE_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS events_provider ON events (provider, received_at);
+CREATE INDEX IF NOT EXISTS events_status ON events (status, received_at);
+";
+
+/// Event ids an order's row lists (its console timeline); later events are
+/// counted (`event_count`) but not listed.
+pub const ORDER_EVENT_IDS: usize = 100;
+
+/// Bring a file written by an earlier version up to [`SCHEMA`]: orders get
+/// `event_ids`, filled from their events (once, with a temporary index).
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('orders') WHERE name = 'event_ids'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(sql)?
+        > 0;
+    if !has {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE orders ADD COLUMN event_ids TEXT NOT NULL DEFAULT '';
+             CREATE INDEX IF NOT EXISTS events_by_order_tmp ON events (provider, order_id, received_at);
+             UPDATE orders SET event_ids = COALESCE((SELECT group_concat(event_id, ' ') FROM (
+                 SELECT event_id FROM events e
+                 WHERE e.provider = orders.provider AND e.order_id = orders.order_id
+                 ORDER BY e.received_at, e.event_id LIMIT {ORDER_EVENT_IDS})), '');
+             DROP INDEX events_by_order_tmp;
+             COMMIT;"
+        ))
+        .map_err(sql)?;
+    }
+    // An index of a development version of the console: costly, unused.
+    conn.execute_batch("DROP INDEX IF EXISTS events_order")
+        .map_err(sql)
+}
 
 /// The writer thread shared by the store and the outbox publisher.
 pub type SharedConn = Arc<Writer>;
@@ -266,10 +305,30 @@ impl SqliteStore {
             .map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        // The forwarding schedule's table too: the console's reader joins it.
+        conn.execute_batch(deliveries::SCHEMA).map_err(sql)?;
+        migrate(&conn)?;
         Ok(SqliteStore {
             conn: Writer::start(conn, path)?,
             published: Arc::new(PublishedCache::new()),
         })
+    }
+
+    /// Keep (`on`) or drop the indexes only the console's filters use. They
+    /// cost each new event two more index writes (measured side by side:
+    /// BENCHMARKS.md); without them a filtered console list scans.
+    pub async fn console_indexes(&self, on: bool) -> Result<(), StoreError> {
+        Self::with(&self.conn, move |c| {
+            if on {
+                c.execute_batch(CONSOLE_INDEXES)
+            } else {
+                c.execute_batch(
+                    "DROP INDEX IF EXISTS events_provider; DROP INDEX IF EXISTS events_status;",
+                )
+            }
+            .map_err(sql)
+        })
+        .await
     }
 
     /// The writer, to build the outbox publisher on the same file.
@@ -471,10 +530,12 @@ fn complete_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), Sto
 fn order_forward_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO orders (provider, order_id, status, status_rank, last_event_id,
-                updated_at, event_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+                updated_at, event_count, event_ids)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?5)
              ON CONFLICT (provider, order_id) DO UPDATE SET
                 event_count = event_count + 1,
+                event_ids = CASE WHEN event_count < ?7
+                              THEN event_ids || ' ' || excluded.event_ids ELSE event_ids END,
                 status = CASE WHEN excluded.status_rank > status_rank
                               THEN excluded.status ELSE status END,
                 last_event_id = CASE WHEN excluded.status_rank > status_rank
@@ -490,7 +551,8 @@ fn order_forward_in(tx: &Connection, rec: &EventRecord, now_n: i64) -> Result<()
             rec.status.as_str(),
             stored_rank(rec.status),
             rec.event_id,
-            now_n
+            now_n,
+            i64::try_from(ORDER_EVENT_IDS).unwrap_or(i64::MAX)
         ])
     })
     .map_err(sql)?;
@@ -1020,6 +1082,98 @@ mod tests {
                 .await,
             "claim",
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An order's row lists its first [`ORDER_EVENT_IDS`] events (what the
+    /// console's timeline and order filter read), and a file of the
+    /// previous schema is migrated with its orders' events listed.
+    #[tokio::test]
+    async fn orders_list_their_events_and_old_files_are_migrated() {
+        let dir = std::env::temp_dir().join(format!("payhook-embedded-ids-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.join("payhook.db");
+        let store = SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let now = OffsetDateTime::UNIX_EPOCH;
+        for i in 0..(ORDER_EVENT_IDS + 5) {
+            let mut rec = record(&format!("e{i:03}"));
+            rec.received_at = now + Duration::from_secs(u64::try_from(i).unwrap_or(0));
+            store
+                .claim(&rec, now, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .complete(&rec, now)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let reader = Reader::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let listed = reader
+            .order_events(ProviderId::KOYWE, "o1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<_> = listed.iter().map(|e| e.event_id.clone()).collect();
+        let want: Vec<_> = (0..ORDER_EVENT_IDS).map(|i| format!("e{i:03}")).collect();
+        assert_eq!(ids, want);
+        let q = EventQuery {
+            order_id: Some("o1".into()),
+            limit: 1000,
+            ..EventQuery::default()
+        };
+        assert_eq!(
+            reader.events(q.clone()).await.map(|v| v.len()).ok(),
+            Some(ORDER_EVENT_IDS)
+        );
+        assert_eq!(
+            reader.count_events(q, 10_000).await.ok(),
+            Some(ORDER_EVENT_IDS)
+        );
+        let none = EventQuery {
+            order_id: Some("nope".into()),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        assert_eq!(reader.events(none).await.map(|v| v.len()).ok(), Some(0));
+        drop((store, reader));
+
+        // The previous schema: no `event_ids` column.
+        let raw = Connection::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        raw.execute_batch(
+            "CREATE TABLE o2 AS SELECT provider, order_id, status, status_rank, last_event_id,
+                 updated_at, event_count FROM orders;
+             DROP TABLE orders;
+             CREATE TABLE orders (provider TEXT NOT NULL, order_id TEXT NOT NULL,
+                 status TEXT NOT NULL, status_rank INTEGER NOT NULL, last_event_id TEXT NOT NULL,
+                 updated_at INTEGER NOT NULL, event_count INTEGER NOT NULL,
+                 PRIMARY KEY (provider, order_id)) WITHOUT ROWID;
+             INSERT INTO orders SELECT * FROM o2; DROP TABLE o2;
+             CREATE INDEX events_order ON events (order_id, provider);",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        drop(raw);
+        let store = SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let reader = Reader::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let listed = reader
+            .order_events(ProviderId::KOYWE, "o1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            listed.len(),
+            ORDER_EVENT_IDS,
+            "migrated order lists its first events"
+        );
+        assert_eq!(listed.first().map(|e| e.event_id.as_str()), Some("e000"));
+        let raw = Connection::open(&db).unwrap_or_else(|e| panic!("{e}"));
+        let dev_index: i64 = raw
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_order'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(dev_index, 0);
+        drop((store, reader, raw));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

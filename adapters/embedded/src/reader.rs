@@ -52,10 +52,53 @@ fn corrupt(what: &str, p: &str, s: &str) -> StoreError {
 
 type Values = Vec<Box<dyn rusqlite::ToSql + Send>>;
 
+/// The ids an order's row lists (see [`crate::ORDER_EVENT_IDS`]): of
+/// `provider`'s order, or of every provider's order with that id.
+fn order_event_ids(
+    c: &Connection,
+    provider: Option<ProviderId>,
+    order_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    // Registered names as literals: the primary key (provider, order_id) is
+    // then searched once per provider instead of scanning the table.
+    let names: Vec<String> = match provider {
+        Some(p) => vec![format!("'{}'", p.as_str())],
+        None => ProviderId::all()
+            .map(|p| format!("'{}'", p.as_str()))
+            .collect(),
+    };
+    let stmt = format!(
+        "SELECT event_ids FROM orders WHERE provider IN ({}) AND order_id = ?1",
+        names.join(", ")
+    );
+    let mut st = c.prepare_cached(&stmt).map_err(sql)?;
+    let rows = st
+        .query_map([order_id], |r| r.get::<_, String>(0))
+        .map_err(sql)?;
+    let mut ids = Vec::new();
+    for r in rows {
+        ids.extend(r.map_err(sql)?.split_whitespace().map(str::to_owned));
+    }
+    Ok(ids)
+}
+
+/// `e.event_id IN (?, …)` for `ids` (never matching when there are none).
+fn ids_clause(ids: Vec<String>, values: &mut Values) -> String {
+    if ids.is_empty() {
+        return "0".to_owned();
+    }
+    let marks = vec!["?"; ids.len()].join(", ");
+    for id in ids {
+        values.push(Box::new(id));
+    }
+    format!("e.event_id IN ({marks})")
+}
+
 /// The WHERE clauses of `q`'s filters and their values. Only the filters
 /// given appear (so SQLite can pick the index that serves them); the status
-/// is written as a literal, one of [`Status`]'s own names.
-fn filter_sql(q: &EventQuery) -> (Vec<String>, Values) {
+/// is written as a literal, one of [`Status`]'s own names; an order id is
+/// looked up in its order's row.
+fn filter_sql(c: &Connection, q: &EventQuery) -> Result<(Vec<String>, Values), StoreError> {
     let mut clauses = Vec::new();
     let mut values: Values = Vec::new();
     if let Some(p) = q.provider {
@@ -66,8 +109,8 @@ fn filter_sql(q: &EventQuery) -> (Vec<String>, Values) {
         clauses.push(format!("e.status = '{}'", s.as_str()));
     }
     if let Some(o) = &q.order_id {
-        clauses.push("e.order_id = ?".to_owned());
-        values.push(Box::new(o.clone()));
+        let ids = order_event_ids(c, q.provider, o)?;
+        clauses.push(ids_clause(ids, &mut values));
     }
     if let Some(t) = q.since {
         clauses.push("e.received_at >= ?".to_owned());
@@ -77,7 +120,7 @@ fn filter_sql(q: &EventQuery) -> (Vec<String>, Values) {
         clauses.push("e.received_at < ?".to_owned());
         values.push(Box::new(nanos(t)));
     }
-    (clauses, values)
+    Ok((clauses, values))
 }
 
 fn where_of(clauses: &[String]) -> String {
@@ -122,7 +165,7 @@ impl Reader {
     /// The events matching `q`, newest first, at most `q.limit`.
     pub async fn events(&self, q: EventQuery) -> Result<Vec<EventSummary>, StoreError> {
         self.run(move |c| {
-            let (mut clauses, mut values) = filter_sql(&q);
+            let (mut clauses, mut values) = filter_sql(c, &q)?;
             if let Some((t, id)) = q.before {
                 clauses.push("(e.received_at, e.event_id) < (?, ?)".into());
                 values.push(Box::new(nanos(t)));
@@ -180,7 +223,7 @@ impl Reader {
     /// to `cap` (past it the console shows "more than `cap`").
     pub async fn count_events(&self, q: EventQuery, cap: usize) -> Result<usize, StoreError> {
         self.run(move |c| {
-            let (clauses, mut values) = filter_sql(&q);
+            let (clauses, mut values) = filter_sql(c, &q)?;
             values.push(Box::new(i64::try_from(cap).unwrap_or(i64::MAX)));
             let stmt = format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM events e {} LIMIT ?)",
@@ -209,32 +252,24 @@ impl Reader {
         .await
     }
 
-    /// The events of one order, oldest first (at most `limit`).
+    /// The events one order's row lists, oldest first (its first
+    /// [`crate::ORDER_EVENT_IDS`]).
     pub async fn order_events(
         &self,
         provider: ProviderId,
         order_id: &str,
-        limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let order_id = order_id.to_owned();
         self.run(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    // `+received_at`: sort the order's few rows instead of
-                    // walking the whole time index for them.
-                    "SELECT * FROM events WHERE order_id = ?1 AND provider = ?2
-                     ORDER BY +received_at, event_id LIMIT ?3",
-                )
-                .map_err(sql)?;
+            let mut values: Values = Vec::new();
+            let ids = order_event_ids(c, Some(provider), &order_id)?;
+            let stmt = format!(
+                "SELECT * FROM events e WHERE {} ORDER BY e.received_at, e.event_id",
+                ids_clause(ids, &mut values)
+            );
+            let mut st = c.prepare_cached(&stmt).map_err(sql)?;
             let rows = st
-                .query_map(
-                    params![
-                        order_id,
-                        provider.as_str(),
-                        i64::try_from(limit).unwrap_or(i64::MAX)
-                    ],
-                    read_event,
-                )
+                .query_map(rusqlite::params_from_iter(values.iter()), read_event)
                 .map_err(sql)?;
             collect_rows(rows)
         })

@@ -13,8 +13,9 @@ pub enum Source {
     Port(Arc<dyn Store>),
 }
 
-/// Most events of one order shown on its page.
-pub const ORDER_EVENTS: usize = 1_000;
+/// Most events of one order shown on its page (as many as the embedded
+/// store lists in the order's row).
+pub use payhook_embedded::ORDER_EVENT_IDS as ORDER_EVENTS;
 
 fn summary(e: &StoredEvent) -> Result<EventSummary, StoreError> {
     let ev: PaymentEvent = serde_json::from_str(&e.event_json)
@@ -109,7 +110,7 @@ impl Source {
         order_id: &str,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         match self {
-            Source::Embedded(r) => r.order_events(provider, order_id, ORDER_EVENTS).await,
+            Source::Embedded(r) => r.order_events(provider, order_id).await,
             Source::Port(s) => {
                 let mut v = s
                     .list_events(&EventFilter {

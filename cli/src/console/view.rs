@@ -326,6 +326,11 @@ pub fn order(
             p { "No order status recorded (its events may all be " code { "unknown" } ")." }
         }
         h2 { "Timeline" }
+        @if let Some(o) = o {
+            @if u64::try_from(rows.len()).unwrap_or(u64::MAX) < o.event_count {
+                p.count { "The first " (rows.len()) " of its " (o.event_count) " events." }
+            }
+        }
         table #timeline {
             thead { tr { th { "Received" } th { "Event" } th { "Provider event" } th { "Status" } th { "Effect on the order" } } }
             tbody {
