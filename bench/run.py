@@ -1070,6 +1070,7 @@ def cmd_coldstart(a):
         "PAYHOOK_EIGHTPAY_API_BASE": f"http://127.0.0.1:{port}/8pay",
     })
     results = {"runs": a.runs, "phases": list(PHASES), "binaries": {},
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "versions": versions_of_powertools(a.venv) if a.cmds else {}}
     # --bin NAME=PATH (a binary), --cmd NAME=COMMAND LINE (an interpreter and
     # its script), in the order given.
