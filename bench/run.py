@@ -7,7 +7,8 @@ estimates) into BENCHMARKS.md.
 
     run.py compare   --payhook BIN --out F    Express vs FastAPI vs payhook (memory store)
     run.py embedded  --payhook BIN --out F    payhook serve on SQLite: new events, duplicates
-    run.py coldstart --bin NAME=PATH ... --out F   Lambda binaries under a runtime API stand-in
+    run.py coldstart --bin NAME=PATH ... [--cmd NAME=COMMAND ...] --out F
+                                              Lambda functions under a runtime API stand-in
     run.py report    --results DIR --criterion DIR --out BENCHMARKS.md
 
 Everything listens on 127.0.0.1 and every load run is bounded in time
@@ -15,11 +16,14 @@ Everything listens on 127.0.0.1 and every load run is bounded in time
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import http.client
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +34,7 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -383,31 +388,424 @@ def fs_of(path):
 
 
 # --------------------------------------------------------------------------
+# DynamoDB in memory, for the coldstart stand-in: the item operations the
+# functions under test send (PutItem, GetItem, UpdateItem, DeleteItem,
+# TransactWriteItems), with condition and update expressions evaluated on
+# the stored item, so that a second delivery of an event meets the item the
+# first one wrote and takes its real duplicate path. Only top-level
+# attributes; anything outside this subset is refused with a
+# ValidationException (loudly, rather than answered wrongly).
+
+
+class DdbError(Exception):
+    def __init__(self, kind, message, **extra):
+        super().__init__(message)
+        self.kind = kind
+        self.extra = extra
+
+    def body(self):
+        # ConditionalCheckFailedException carries `message`, the
+        # transaction's exception `Message` (as DynamoDB spells them).
+        msg_key = "Message" if self.kind == "TransactionCanceledException" else "message"
+        return {"__type": f"com.amazonaws.dynamodb.v20120810#{self.kind}", msg_key: str(self), **self.extra}
+
+
+def _invalid(msg):
+    return DdbError("ValidationException", msg)
+
+
+_TOKEN = re.compile(r"\s*(?:(#[A-Za-z0-9_]+)|(:[A-Za-z0-9_]+)|([A-Za-z_][A-Za-z0-9_]*)|(<>|<=|>=|=|<|>)|([(),+\-])|(\S))")
+
+
+def _tokens(expr):
+    out = []
+    for m in _TOKEN.finditer(expr or ""):
+        name, value, word, op, punct, bad = m.groups()
+        if bad:
+            raise _invalid(f"unsupported character {bad!r} in expression {expr!r}")
+        if name:
+            out.append(("name", name))
+        elif value:
+            out.append(("value", value))
+        elif word:
+            out.append(("word", word))
+        elif op:
+            out.append(("op", op))
+        elif punct:
+            out.append(("punct", punct))
+    return out
+
+
+def _num(v):
+    return Decimal(v)
+
+
+def _same(a, b):
+    if a is None or b is None:
+        return False
+    (ta, va), = a.items()
+    (tb, vb), = b.items()
+    if ta != tb:
+        return False
+    if ta == "N":
+        return _num(va) == _num(vb)
+    if ta == "NS":
+        return {_num(x) for x in va} == {_num(x) for x in vb}
+    if ta in ("SS", "BS"):
+        return set(va) == set(vb)
+    return va == vb
+
+
+def _order(a, op, b):
+    if a is None or b is None:
+        return False
+    (ta, va), = a.items()
+    (tb, vb), = b.items()
+    if ta != tb or ta not in ("N", "S", "B"):
+        return False
+    if ta == "N":
+        va, vb = _num(va), _num(vb)
+    return {"<": va < vb, "<=": va <= vb, ">": va > vb, ">=": va >= vb}[op]
+
+
+class _Expr:
+    """Recursive descent over one condition or update expression."""
+
+    def __init__(self, expr, names, values):
+        self.toks = _tokens(expr)
+        self.i = 0
+        self.expr = expr
+        self.names = names or {}
+        self.values = values or {}
+
+    def peek(self, kind=None, text=None):
+        if self.i >= len(self.toks):
+            return None
+        k, t = self.toks[self.i]
+        if kind and k != kind:
+            return None
+        if text and t.upper() != text.upper():
+            return None
+        return t
+
+    def take(self, kind=None, text=None):
+        t = self.peek(kind, text)
+        if t is None:
+            got = self.toks[self.i][1] if self.i < len(self.toks) else "end"
+            raise _invalid(f"expected {text or kind}, got {got!r} in {self.expr!r}")
+        self.i += 1
+        return t
+
+    def done(self):
+        if self.i != len(self.toks):
+            raise _invalid(f"unexpected {self.toks[self.i][1]!r} in {self.expr!r}")
+
+    # -- operands
+    def path(self):
+        if self.peek("name"):
+            n = self.take("name")
+            if n not in self.names:
+                raise _invalid(f"{n} is not in ExpressionAttributeNames")
+            return self.names[n]
+        w = self.take("word")
+        if w.upper() in ("AND", "OR", "NOT", "SET", "REMOVE", "ADD", "DELETE"):
+            raise _invalid(f"attribute name expected, got the keyword {w} in {self.expr!r}")
+        return w
+
+    def value_ref(self):
+        v = self.take("value")
+        if v not in self.values:
+            raise _invalid(f"{v} is not in ExpressionAttributeValues")
+        return self.values[v]
+
+    def operand(self, item):
+        if self.peek("value"):
+            return self.value_ref()
+        if self.peek("word", "size"):
+            self.take()
+            self.take("punct", "(")
+            v = item.get(self.path())
+            self.take("punct", ")")
+            if v is None:
+                return None
+            (t, x), = v.items()
+            n = len(base64.b64decode(x)) if t == "B" else len(x.encode()) if t == "S" else len(x)
+            return {"N": str(n)}
+        return item.get(self.path())
+
+    # -- conditions: OR < AND < NOT < comparison / function / ( )
+    def condition(self, item):
+        r = self.conj(item)
+        while self.peek("word", "OR"):
+            self.take()
+            r = self.conj(item) or r
+        return r
+
+    def conj(self, item):
+        r = self.neg(item)
+        while self.peek("word", "AND"):
+            self.take()
+            r = self.neg(item) and r
+        return r
+
+    def neg(self, item):
+        if self.peek("word", "NOT"):
+            self.take()
+            return not self.neg(item)
+        return self.primary(item)
+
+    def primary(self, item):
+        if self.peek("punct", "("):
+            self.take()
+            r = self.condition(item)
+            self.take("punct", ")")
+            return r
+        for fn in ("attribute_exists", "attribute_not_exists", "begins_with"):
+            if self.peek("word", fn):
+                self.take()
+                self.take("punct", "(")
+                if fn == "begins_with":
+                    a = self.operand(item)
+                    self.take("punct", ",")
+                    b = self.operand(item)
+                    self.take("punct", ")")
+                    if a is None or b is None:
+                        return False
+                    (ta, va), = a.items()
+                    (tb, vb), = b.items()
+                    return ta == tb == "S" and va.startswith(vb)
+                present = self.path() in item
+                self.take("punct", ")")
+                return present if fn == "attribute_exists" else not present
+        a = self.operand(item)
+        op = self.take("op")
+        b = self.operand(item)
+        if op == "=":
+            return _same(a, b)
+        if op == "<>":
+            return a is not None and b is not None and not _same(a, b)
+        return _order(a, op, b)
+
+    # -- update expressions
+    def update(self, old):
+        new = dict(old)
+        seen = set()
+        while self.i < len(self.toks):
+            clause = self.take("word").upper()
+            if clause in seen or clause not in ("SET", "REMOVE", "ADD"):
+                raise _invalid(f"unsupported or repeated clause {clause} in {self.expr!r}")
+            seen.add(clause)
+            while True:
+                attr = self.path()
+                if clause == "SET":
+                    self.take("op", "=")
+                    new[attr] = self.set_value(old)
+                elif clause == "REMOVE":
+                    new.pop(attr, None)
+                else:  # ADD: a number or a set
+                    v = self.value_ref()
+                    cur = old.get(attr)
+                    (t, x), = v.items()
+                    if cur is None:
+                        new[attr] = v
+                    elif t == "N" and "N" in cur:
+                        new[attr] = {"N": str(_num(cur["N"]) + _num(x))}
+                    elif t in ("SS", "NS", "BS") and t in cur:
+                        new[attr] = {t: sorted(set(cur[t]) | set(x))}
+                    else:
+                        raise _invalid(f"ADD of {t} to {list(cur)} in {self.expr!r}")
+                if not self.peek("punct", ","):
+                    break
+                self.take()
+        return new
+
+    def set_value(self, old):
+        a = self.set_operand(old)
+        if self.peek("punct", "+") or self.peek("punct", "-"):
+            sign = self.take()
+            b = self.set_operand(old)
+            if a is None or b is None or "N" not in a or "N" not in b:
+                raise _invalid(f"arithmetic on a missing or non-number operand in {self.expr!r}")
+            r = _num(a["N"]) + _num(b["N"]) if sign == "+" else _num(a["N"]) - _num(b["N"])
+            return {"N": str(r)}
+        if a is None:
+            raise _invalid(f"an operand of SET does not exist in {self.expr!r}")
+        return a
+
+    def set_operand(self, old):
+        if self.peek("word", "if_not_exists"):
+            self.take()
+            self.take("punct", "(")
+            attr = self.path()
+            self.take("punct", ",")
+            v = self.set_value(old)
+            self.take("punct", ")")
+            return old[attr] if attr in old else v
+        if self.peek("value"):
+            return self.value_ref()
+        return old.get(self.path())
+
+
+def _condition_holds(req, item):
+    expr = req.get("ConditionExpression")
+    if not expr:
+        return True
+    p = _Expr(expr, req.get("ExpressionAttributeNames"), req.get("ExpressionAttributeValues"))
+    ok = p.condition(item or {})
+    p.done()
+    return ok
+
+
+class DynamoTables:
+    """Tables by name, each a dict from the item's key to the item."""
+
+    def __init__(self, key_schema):
+        self.key_schema = key_schema  # table name -> key attribute names
+        self.tables = {}
+        self.lock = threading.Lock()
+
+    def clear(self):
+        with self.lock:
+            self.tables = {}
+
+    def _table(self, req):
+        name = req.get("TableName")
+        if name not in self.key_schema:
+            raise DdbError("ResourceNotFoundException", f"Requested resource not found: Table: {name} not found")
+        return self.tables.setdefault(name, {}), self.key_schema[name]
+
+    @staticmethod
+    def _key(attrs, schema, whole_item=False):
+        try:
+            key = tuple(json.dumps(attrs[a], sort_keys=True) for a in schema)
+        except KeyError as e:
+            raise _invalid(f"the key attribute {e.args[0]} is missing") from None
+        if not whole_item and len(attrs) != len(schema):
+            raise _invalid("the provided key element does not match the schema")
+        return key
+
+    @staticmethod
+    def _failed(req, old):
+        extra = {}
+        if req.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and old:
+            extra["Item"] = old
+        return extra
+
+    def _plan(self, op, req):
+        """(table, key, old item, new item or None to delete, returned attributes),
+        or DdbError if the condition fails."""
+        table, schema = self._table(req)
+        if op == "PutItem":
+            key = self._key(req["Item"], schema, whole_item=True)
+        else:
+            key = self._key(req.get("Key") or {}, schema)
+        old = table.get(key)
+        if not _condition_holds(req, old):
+            raise DdbError("ConditionalCheckFailedException", "The conditional request failed",
+                           **self._failed(req, old))
+        rv = req.get("ReturnValues", "NONE")
+        if op == "PutItem":
+            new = dict(req["Item"])
+        elif op == "DeleteItem":
+            new = None
+        elif op == "UpdateItem":
+            p = _Expr(req.get("UpdateExpression"), req.get("ExpressionAttributeNames"),
+                      req.get("ExpressionAttributeValues"))
+            new = p.update(old or dict(req["Key"]))
+            p.done()
+            new.update(req["Key"])
+        else:  # ConditionCheck
+            return table, key, old, old, {}
+        out = {}
+        if rv == "ALL_OLD" and old:
+            out["Attributes"] = old
+        elif rv in ("ALL_NEW", "UPDATED_NEW") and new:
+            out["Attributes"] = new
+        elif rv == "UPDATED_OLD" and old:
+            out["Attributes"] = old
+        return table, key, old, new, out
+
+    @staticmethod
+    def _apply(table, key, new):
+        if new is None:
+            table.pop(key, None)
+        else:
+            table[key] = new
+
+    def call(self, op, req):
+        """The answer (a dict) to one operation, or DdbError."""
+        with self.lock:
+            if op in ("PutItem", "UpdateItem", "DeleteItem"):
+                table, key, _, new, out = self._plan(op, req)
+                self._apply(table, key, new)
+                return out
+            if op == "GetItem":
+                table, schema = self._table(req)
+                item = table.get(self._key(req.get("Key") or {}, schema))
+                return {"Item": item} if item else {}
+            if op == "TransactWriteItems":
+                plans, reasons, failed = [], [], False
+                for entry in req.get("TransactItems") or []:
+                    (kind, sub), = entry.items()
+                    op_ = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                           "ConditionCheck": "ConditionCheck"}[kind]
+                    try:
+                        plans.append(self._plan(op_, sub))
+                        reasons.append({"Code": "None"})
+                    except DdbError as e:
+                        if e.kind != "ConditionalCheckFailedException":
+                            raise
+                        failed = True
+                        reasons.append({"Code": "ConditionalCheckFailed", "Message": str(e), **e.extra})
+                if failed:
+                    codes = ", ".join(r["Code"] for r in reasons)
+                    raise DdbError("TransactionCanceledException",
+                                   f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]",
+                                   CancellationReasons=reasons)
+                for table, key, _, new, _ in plans:
+                    self._apply(table, key, new)
+                return {}
+            # Anything else the functions might send (none does on these
+            # paths) is answered as before: success, empty.
+            return {}
+
+
+# --------------------------------------------------------------------------
 # coldstart: a stand-in of the Lambda runtime API (and of DynamoDB, SQS and
-# the 8Pay API, answering at once) that starts each binary and times it
+# the 8Pay API, answering at once) that starts each function and times it
+
+# The invocations one process gets, in order: the event (new), the same
+# event again (a duplicate: the table still holds what the first wrote),
+# and the same event once more after the stand-in forgot its tables (a new
+# event again, on a warm process).
+PHASES = ("new", "duplicate", "new-warm")
 
 
 class Invocation:
     """What the stand-in records for one process."""
 
-    def __init__(self, event, request_id):
+    def __init__(self, event, request_id, tables):
         self.event = event
         self.request_id = request_id
+        self.tables = tables
+        tables.clear()
         self.t_spawn = None
         self.t_next = None
-        self.t_served = None
-        self.t_response = None
-        self.response = None
-        self.t_served2 = None
-        self.t_response2 = None
+        # Per invocation (PHASES): event handed out, response received, the
+        # answer, and the time the stand-in itself spends on the function's
+        # DynamoDB, SQS and 8Pay requests (request line read -> answer
+        # written), the "network" part of an invocation that is this Python
+        # server's own work, reported beside the invocation time.
+        self.t_served = [None] * len(PHASES)
+        self.t_response = [None] * len(PHASES)
+        self.response = [None] * len(PHASES)
+        self.standin_ns = [0] * (len(PHASES) + 1)
+        # AWS operations per phase: 0 is init, 1.. the invocations.
+        self.aws_calls = [{} for _ in range(len(PHASES) + 1)]
+        self.phase = 0
         self.hwm_kib = None
         self.pid = None
-        self.aws_calls = {}
-        # Time the stand-in itself spends on the function's DynamoDB, SQS
-        # and 8Pay requests (request line read -> answer written), per
-        # invocation: the "network" part of an invocation that is this
-        # Python server's own work, reported beside the invocation time.
-        self.standin_ns = [0, 0]
+        self.error = None
         self.done = threading.Event()
 
 
@@ -415,9 +813,10 @@ class StandIn(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr):
+    def __init__(self, addr, tables):
         super().__init__(addr, Handler)
         self.current = None
+        self.tables = tables
         self.eightpay_body = b"{}"
         self.lock = threading.Lock()
 
@@ -438,10 +837,9 @@ class Handler(BaseHTTPRequestHandler):
         return super().parse_request()
 
     def _count_standin(self, inv):
-        """Add this request's stand-in time to the invocation in progress."""
+        """Add this request's stand-in time to the phase in progress."""
         if inv is not None:
-            i = 0 if inv.t_response is None else 1
-            inv.standin_ns[i] += time.perf_counter_ns() - self._t_request
+            inv.standin_ns[inv.phase] += time.perf_counter_ns() - self._t_request
 
     def _send(self, code, body=b"", headers=()):
         self.send_response(code)
@@ -464,22 +862,22 @@ class Handler(BaseHTTPRequestHandler):
             now = time.perf_counter_ns()
             if inv is None:
                 return self._send(500)
-            if inv.t_next is None or inv.t_served2 is None:
-                first = inv.t_next is None
-                if first:
-                    inv.t_next = now
-                else:
-                    # Before the second event: peak RSS of init + first invocation.
-                    inv.hwm_kib = vm_hwm_kib(inv.pid)
+            n = inv.phase  # invocations handed out so far
+            if n == 0:
+                inv.t_next = now
+            else:
+                # Peak RSS of init and the invocations so far.
+                inv.hwm_kib = max(inv.hwm_kib or 0, vm_hwm_kib(inv.pid) or 0)
+            if n < len(PHASES):
+                if PHASES[n] == "new-warm":
+                    self.server.tables.clear()
                 deadline = int(time.time() * 1000) + 30000
                 body = json.dumps(inv.event).encode()
-                rid = inv.request_id + ("" if first else "-2")
+                rid = inv.request_id + ("" if n == 0 else f"-{n + 1}")
                 # Stamped as the event is handed out (before the write: the
                 # answer may come back before this thread runs again).
-                if first:
-                    inv.t_served = time.perf_counter_ns()
-                else:
-                    inv.t_served2 = time.perf_counter_ns()
+                inv.phase = n + 1
+                inv.t_served[n] = time.perf_counter_ns()
                 self._send(200, body, [
                     ("Content-Type", "application/json"),
                     ("Lambda-Runtime-Aws-Request-Id", rid),
@@ -489,9 +887,8 @@ class Handler(BaseHTTPRequestHandler):
                     ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0"),
                 ])
                 return None
-            # The third /next: both invocations are over. Leave the long
-            # poll hanging; the process is killed.
-            inv.hwm_kib = max(inv.hwm_kib or 0, vm_hwm_kib(inv.pid) or 0)
+            # Every invocation is over. Leave the long poll hanging; the
+            # process is killed.
             inv.done.set()
             time.sleep(5)
             return None
@@ -507,37 +904,42 @@ class Handler(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target")
         if target:
             return self._aws(inv, target, body)
-        if self.path.startswith("/2018-06-01/runtime/invocation/") and self.path.endswith("/response"):
-            if inv is not None:
-                if inv.t_response is None:
-                    inv.t_response = time.perf_counter_ns()
-                    inv.response = body
-                    inv.aws_first = dict(inv.aws_calls)
-                else:
-                    inv.t_response2 = time.perf_counter_ns()
-            return self._send(202, b'{"status":"OK"}', [("Content-Type", "application/json")])
         if self.path.startswith("/2018-06-01/runtime/"):
-            # init/error or invocation/{id}/error
+            # invocation/{id}/response, invocation/{id}/error or init/error
             if inv is not None:
-                inv.t_response = time.perf_counter_ns()
-                inv.response = b"ERROR " + body
+                n = inv.phase - 1
+                if n < 0 or self.path.endswith("/init/error"):
+                    # Init failed: nothing to time.
+                    inv.error = body
+                    inv.done.set()
+                else:
+                    # An invocation's answer, or its error (shown as the answer).
+                    inv.t_response[n] = time.perf_counter_ns()
+                    inv.response[n] = body if self.path.endswith("/response") else b"ERROR " + body
             return self._send(202, b'{"status":"OK"}', [("Content-Type", "application/json")])
         return self._send(404)
 
     def _aws(self, inv, target, body):
-        """DynamoDB and SQS (AWS JSON 1.0), answering success at once."""
+        """DynamoDB (an in-memory table) and SQS (success at once), AWS JSON 1.0."""
         if inv is not None:
-            inv.aws_calls[target] = inv.aws_calls.get(target, 0) + 1
+            calls = inv.aws_calls[inv.phase]
+            calls[target] = calls.get(target, 0) + 1
         ct = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", "bench")]
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            req = {}
         if target == "AmazonSQS.SendMessage":
-            try:
-                msg = json.loads(body).get("MessageBody", "")
-            except ValueError:
-                msg = ""
-            md5 = hashlib.md5(msg.encode()).hexdigest()
+            md5 = hashlib.md5(str(req.get("MessageBody", "")).encode()).hexdigest()
             out = json.dumps({"MessageId": "00000000-0000-0000-0000-000000000000",
                               "MD5OfMessageBody": md5}).encode()
             self._send(200, out, ct)
+        elif target.startswith("DynamoDB_20120810."):
+            try:
+                out = self.server.tables.call(target.split(".", 1)[1], req)
+                self._send(200, json.dumps(out).encode(), ct)
+            except DdbError as e:
+                self._send(400, json.dumps(e.body()).encode(), ct)
         else:
             self._send(200, b"{}", ct)
         return self._count_standin(inv)
@@ -556,7 +958,7 @@ def apigw_event(function, file, body=None, headers=None):
 
 
 def coldstart_cases(port):
-    """NAME -> (extra environment, API Gateway event) for each binary."""
+    """NAME -> (extra environment, API Gateway event) for each function."""
     now = datetime.now(timezone.utc)
     # Koywe: re-sign the sample at the current time.
     sample = json.loads(json.loads((ROOT / "events/koywe/sample.json").read_text())["body"])
@@ -565,32 +967,89 @@ def coldstart_cases(port):
     signed = json.dumps(sample, separators=(",", ":"), ensure_ascii=False)
     sample["signature"] = hmac.new(SECRET.encode(), signed.encode(), hashlib.sha256).hexdigest()
     koywe_body = json.dumps(sample, separators=(",", ":"), ensure_ascii=False)
+    koywe = apigw_event("koywe", "sample.json", koywe_body)
     # thirdweb v2: x-payload-signature = HMAC(secret, "{ts}.{body}").
     tw = json.loads((ROOT / "events/thirdweb/v2-sample.json").read_text())["body"]
     ts = str(int(now.timestamp()))
     tw_sig = hmac.new(b"bench-thirdweb-secret", f"{ts}.{tw}".encode(), hashlib.sha256).hexdigest()
+    # The Powertools functions (bench/powertools-*): the same Koywe event.
+    powertools = {
+        "KOYWE_SECRET": SECRET,
+        "IDEMPOTENCY_TABLE": POWERTOOLS_TABLE,
+        "QUEUE_URL": f"http://127.0.0.1:{port}/123456789012/powertools-bench",
+    }
     return {
-        "koywe": ({}, apigw_event("koywe", "sample.json", koywe_body)),
+        "koywe": ({}, koywe),
         "onebuy-wallet-pay": ({}, apigw_event("onebuy-wallet-pay", "seed-sample.json")),
         "onebuy-checkout": ({}, apigw_event("onebuy-checkout", "sample.json")),
         "eightpay": ({}, apigw_event("eightpay", "one-time-payment.json")),
         "thirdweb": ({}, apigw_event("thirdweb", "v2-sample.json", tw,
                                      {"x-payload-signature": tw_sig, "x-timestamp": ts,
                                       "content-type": "application/json"})),
-        "hello-lambda": ({}, apigw_event("koywe", "sample.json", koywe_body)),
+        "hello-lambda": ({}, koywe),
+        "node-powertools": (powertools, koywe),
+        "python-powertools": (powertools, koywe),
+        # Their languages' baselines: the same runtime loops, the smallest handler.
+        "node-hello": ({}, koywe),
+        "python-hello": ({}, koywe),
     }
+
+
+PAYHOOK_TABLE = "payhook-bench"
+POWERTOOLS_TABLE = "powertools-bench"
+# The tables' key schemas, as template.yaml and a Powertools user's table
+# (partition key `id`, Powertools' default) define them.
+TABLE_KEYS = {PAYHOOK_TABLE: ("pk",), POWERTOOLS_TABLE: ("id",)}
+
+
+def status_of(resp):
+    if resp is None:
+        return None
+    text = resp.decode(errors="replace")
+    try:
+        return json.loads(text).get("statusCode")
+    except (ValueError, AttributeError):
+        return text[:80]
+
+
+def ms(a, b):
+    return (b - a) / 1e6 if a is not None and b is not None else None
+
+
+def versions_of_powertools(venv):
+    """Package versions of the Powertools functions, read where they run from."""
+    v = {}
+    try:
+        v["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        nm = HERE / "powertools-node" / "node_modules"
+        for pkg in ("@aws-lambda-powertools/idempotency", "@aws-lambda-powertools/commons",
+                    "@aws-sdk/client-dynamodb", "@aws-sdk/lib-dynamodb", "@aws-sdk/client-sqs"):
+            v[pkg] = json.loads((nm / pkg / "package.json").read_text())["version"]
+    except (OSError, ValueError):
+        pass
+    if venv:
+        code = ("import sys, json, importlib.metadata as m; print(json.dumps(dict(python=sys.version.split()[0], "
+                "**{d: m.version(d) for d in ('aws-lambda-powertools', 'boto3', 'botocore')})))")
+        try:
+            out = subprocess.run([str(Path(venv) / "bin" / "python"), "-c", code],
+                                 capture_output=True, text=True).stdout
+            v.update(json.loads(out))
+        except (OSError, ValueError):
+            pass
+    return v
 
 
 def cmd_coldstart(a):
     OUT.mkdir(exist_ok=True)
-    server = StandIn(("127.0.0.1", 0))
+    tables = DynamoTables(TABLE_KEYS)
+    server = StandIn(("127.0.0.1", 0), tables)
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     eightpay_event = json.loads((ROOT / "events/eightpay/one-time-payment.json").read_text())
     server.eightpay_body = eightpay_event["body"].encode()
     cases = coldstart_cases(port)
     base_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("PAYHOOK_", "AWS_", "RUST_LOG"))}
+                if not k.startswith(("PAYHOOK_", "AWS_", "RUST_LOG", "NODE_", "PYTHON", "POWERTOOLS_"))}
     base_env.update({
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -602,7 +1061,7 @@ def cmd_coldstart(a):
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "PAYHOOK_TABLE": "payhook-bench",
+        "PAYHOOK_TABLE": PAYHOOK_TABLE,
         "PAYHOOK_QUEUE_URL": f"http://127.0.0.1:{port}/123456789012/payhook-bench",
         "PAYHOOK_KOYWE_SECRETS": SECRET,
         "PAYHOOK_ONEBUY_TOKENS": "test-onebuy-token",
@@ -610,52 +1069,72 @@ def cmd_coldstart(a):
         "PAYHOOK_EIGHTPAY_API_KEYS": "bsc=bench-8pay-key",
         "PAYHOOK_EIGHTPAY_API_BASE": f"http://127.0.0.1:{port}/8pay",
     })
-    results = {"runs": a.runs, "binaries": {}}
-    for spec in a.bin:
+    results = {"runs": a.runs, "phases": list(PHASES), "binaries": {},
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "versions": versions_of_powertools(a.venv) if a.cmds else {}}
+    # --bin NAME=PATH (a binary), --cmd NAME=COMMAND LINE (an interpreter and
+    # its script), in the order given.
+    specs = [(s, False) for s in a.bin or []] + [(s, True) for s in a.cmds or []]
+    for spec, is_cmd in specs:
         name, path = spec.split("=", 1)
+        argv = shlex.split(path) if is_cmd else [path]
         # `NAME@variant` (another build of NAME) gets NAME's event.
         extra, event = cases[name.split("@")[0]]
         env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME=name, **extra)
+        la = loadavg()
         samples = []
         for i in range(a.runs + 1):  # the first run warms the page cache
-            inv = Invocation(event, f"req-{name}-{i}")
+            inv = Invocation(event, f"req-{name}-{i}", tables)
             server.current = inv
             inv.t_spawn = time.perf_counter_ns()
-            proc = subprocess.Popen([path], env=env, stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
                                     stderr=open(OUT / f"coldstart-{name}.log", "w"))
             inv.pid = proc.pid
-            ok = inv.done.wait(timeout=20)
+            ok = inv.done.wait(timeout=30)
             proc.kill()
             proc.wait()
-            if not ok or inv.t_response is None:
+            if inv.error is not None:
+                raise RuntimeError(f"{name}: init failed: {inv.error[:300]!r} (see bench/out/coldstart-{name}.log)")
+            if not ok or None in inv.t_response:
                 raise RuntimeError(f"{name}: no answer (see bench/out/coldstart-{name}.log)")
+            # The answers of the last start, for a look (bench/out/coldstart.json).
+            answers = [(r or b"").decode(errors="replace")[:400] for r in inv.response]
             if i == 0:
                 continue
-            resp = inv.response.decode(errors="replace")
-            try:
-                status = json.loads(resp).get("statusCode")
-            except ValueError:
-                status = resp[:80]
+            first, dup, warm = range(len(PHASES))
             samples.append({
-                "init_ms": (inv.t_next - inv.t_spawn) / 1e6,
-                "invoke_ms": (inv.t_response - inv.t_served) / 1e6,
-                "second_ms": (inv.t_response2 - inv.t_served2) / 1e6 if inv.t_response2 else None,
-                "standin_ms": inv.standin_ns[0] / 1e6,
-                "standin2_ms": inv.standin_ns[1] / 1e6,
+                "init_ms": ms(inv.t_spawn, inv.t_next),
+                "invoke_ms": ms(inv.t_served[first], inv.t_response[first]),
+                # The duplicate (the second invocation, warm).
+                "second_ms": ms(inv.t_served[dup], inv.t_response[dup]),
+                # A new event again on the warm process (third invocation).
+                "warm_new_ms": ms(inv.t_served[warm], inv.t_response[warm]),
+                "standin_ms": inv.standin_ns[1] / 1e6,
+                "standin2_ms": inv.standin_ns[2] / 1e6,
+                "standin3_ms": inv.standin_ns[3] / 1e6,
                 "hwm_kib": inv.hwm_kib,
-                "status": status,
-                "aws_calls": getattr(inv, "aws_first", inv.aws_calls),
+                "status": status_of(inv.response[first]),
+                "status_dup": status_of(inv.response[dup]),
+                "status_warm_new": status_of(inv.response[warm]),
+                "aws_calls_init": inv.aws_calls[0],
+                "aws_calls": inv.aws_calls[1],
+                "aws_calls_dup": inv.aws_calls[2],
+                "aws_calls_warm_new": inv.aws_calls[3],
             })
-        size = os.path.getsize(path)
+        size = os.path.getsize(path) if not is_cmd else None
         results["binaries"][name] = {
+            "answers": dict(zip(PHASES, answers)),
+            "loadavg_before": la,
             "path": path,
+            "command": argv,
             "size_bytes": size,
             "samples": samples,
             "init_ms_median": median([s["init_ms"] for s in samples]),
             "init_ms_min": min(s["init_ms"] for s in samples),
             "invoke_ms_median": median([s["invoke_ms"] for s in samples]),
             "invoke_ms_max": max(s["invoke_ms"] for s in samples),
-            "second_ms_median": median([s["second_ms"] for s in samples if s["second_ms"] is not None] or [0]),
+            "second_ms_median": median([s["second_ms"] for s in samples]),
+            "warm_new_ms_median": median([s["warm_new_ms"] for s in samples]),
             # The first invocation without the stand-in's own time on the
             # function's AWS/8Pay requests (loopback and connection set-up
             # stay in): the budget's "excluding network", conservatively.
@@ -663,17 +1142,28 @@ def cmd_coldstart(a):
             "invoke_ex_standin_ms_median": median([s["invoke_ms"] - s["standin_ms"] for s in samples]),
             "invoke_ex_standin_ms_max": max(s["invoke_ms"] - s["standin_ms"] for s in samples),
             "standin2_ms_median": median([s["standin2_ms"] for s in samples]),
+            "second_ex_standin_ms_median": median([s["second_ms"] - s["standin2_ms"] for s in samples]),
             "hwm_kib_max": max(s["hwm_kib"] or 0 for s in samples),
+            "hwm_kib_median": median([s["hwm_kib"] or 0 for s in samples]),
             "status": sorted({str(s["status"]) for s in samples}),
+            "status_dup": sorted({str(s["status_dup"]) for s in samples}),
+            "status_warm_new": sorted({str(s["status_warm_new"]) for s in samples}),
+            "aws_calls_init": samples[-1]["aws_calls_init"],
             "aws_calls": samples[-1]["aws_calls"],
+            "aws_calls_dup": samples[-1]["aws_calls_dup"],
+            "aws_calls_warm_new": samples[-1]["aws_calls_warm_new"],
+            # Every start must have sent the same requests.
+            "aws_calls_vary": len({json.dumps([s["aws_calls"], s["aws_calls_dup"]], sort_keys=True)
+                                   for s in samples}) > 1,
         }
         b = results["binaries"][name]
         log(f"coldstart: {name}: init {b['init_ms_median']:.2f} ms, first invocation "
             f"{b['invoke_ms_median']:.2f} ms (max {b['invoke_ms_max']:.2f}; "
             f"{b['invoke_ex_standin_ms_median']:.2f} ms without the stand-in's "
-            f"{b['standin_ms_median']:.2f} ms), second {b['second_ms_median']:.2f} ms, "
-            f"VmHWM {b['hwm_kib_max']} KiB, status {b['status']}, "
-            f"AWS calls {b['aws_calls']}")
+            f"{b['standin_ms_median']:.2f} ms), duplicate {b['second_ms_median']:.2f} ms, "
+            f"warm new {b['warm_new_ms_median']:.2f} ms, VmHWM {b['hwm_kib_max']} KiB, "
+            f"status {b['status']} / {b['status_dup']} / {b['status_warm_new']}, "
+            f"AWS calls new {b['aws_calls']} duplicate {b['aws_calls_dup']}")
     server.shutdown()
     Path(a.out).write_text(json.dumps(results, indent=2))
 
@@ -702,7 +1192,10 @@ def main():
                    help="where the SQLite database goes (default: the system temp dir)")
     e.add_argument("--out", required=True)
     s = sub.add_parser("coldstart")
-    s.add_argument("--bin", action="append", required=True, help="NAME=PATH")
+    s.add_argument("--bin", action="append", default=[], help="NAME=PATH (a Lambda binary)")
+    s.add_argument("--cmd", dest="cmds", action="append", default=[],
+                   help="NAME=COMMAND (an interpreter and its runtime loop, e.g. node-powertools=node ...)")
+    s.add_argument("--venv", default=None, help="the Powertools venv (for its package versions)")
     s.add_argument("--runs", type=int, default=10)
     s.add_argument("--out", required=True)
     r = sub.add_parser("report")
@@ -712,6 +1205,8 @@ def main():
     r.add_argument("--command", default="scripts/bench.sh")
     r.add_argument("--arm64-size", default="")
     r.add_argument("--note", default=os.environ.get("BENCH_NOTE", ""))
+    r.add_argument("--keep-overload", action="store_true",
+                   help="keep section 6 of the BENCHMARKS.md being replaced (bench/overload.py not run)")
     a = ap.parse_args()
     if a.cmd == "compare":
         cmd_compare(a)

@@ -7,16 +7,24 @@
 #
 # Settings (environment):
 #   CARGO_TARGET_DIR   build directory (default $HOME/.cache/payhook/target)
-#   BENCH_ONLY         comma list of sections to run: criterion,compare,embedded,coldstart
-#                      (default all; the report merges with the last figures of the others)
+#   BENCH_ONLY         comma list of sections to run: criterion,compare,embedded,coldstart,overload
+#                      (default all; the report merges with the last figures of the others, or,
+#                      where there are none, keeps those sections of BENCHMARKS.md as they are)
 #   BENCH_SECONDS      length of each load run (default 10)
 #   BENCH_CONNECTIONS  wrk connections (default 16); BENCH_WRK_THREADS (default 2)
-#   BENCH_COLD_RUNS    starts per Lambda binary (default 10)
+#   BENCH_COLD_RUNS    starts per Lambda function (default 10; the same for payhook's binaries
+#                      and for the Node.js and Python Powertools functions beside them)
 #   BENCH_ARM64=1      also install cargo-lambda + zig and report stripped arm64 sizes (slow)
 #
 # Tools: wrk (Debian, apt-get), express (npm, into bench/node), fastapi +
 # uvicorn[standard] (PyPI, venv in $HOME/.cache/payhook-tools/bench), criterion
-# (crates.io, dev-dependency of shared/). Bounded: each load run lasts
+# (crates.io, dev-dependency of shared/). For the cold start section also the
+# functions an AWS user would deploy instead: Powertools for AWS Lambda
+# (TypeScript) idempotency + AWS SDK v3 (npm, `npm ci` from the committed
+# bench/powertools-node/package-lock.json) and Powertools for AWS Lambda
+# (Python) + boto3 (PyPI, every distribution pinned in
+# bench/powertools-python/requirements.txt, venv in
+# $HOME/.cache/payhook-tools/bench/powertools-venv). Bounded: each load run lasts
 # BENCH_SECONDS; the whole run is ~10 minutes once the binaries are built.
 set -euo pipefail
 
@@ -26,7 +34,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/payhook/target}"
 TOOLS="$HOME/.cache/payhook-tools"
 VENV="$TOOLS/bench/venv"
 OUT="$ROOT/bench/out"
-ONLY=",${BENCH_ONLY:-criterion,compare,embedded,coldstart},"
+ONLY=",${BENCH_ONLY:-criterion,compare,embedded,coldstart,overload},"
 want() { [[ "$ONLY" == *",$1,"* ]]; }
 say() { printf '\n== %s\n' "$*" >&2; }
 mkdir -p "$OUT"
@@ -49,6 +57,23 @@ if [ ! -x "$VENV/bin/uvicorn" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q 'fastapi' 'uvicorn[standard]'
 fi
+PT_VENV="$TOOLS/bench/powertools-venv"
+PT_REQ=bench/powertools-python/requirements.txt
+if want coldstart; then
+    # Exactly the lock file's packages (reinstalled when the lock changes).
+    if ! cmp -s bench/powertools-node/package-lock.json bench/powertools-node/node_modules/.bench-lock.json; then
+        (cd bench/powertools-node && npm ci --no-audit --no-fund --silent \
+            && cp package-lock.json node_modules/.bench-lock.json)
+    fi
+    # Exactly the pinned distributions (the venv is rebuilt when the pins change).
+    if ! cmp -s "$PT_REQ" "$PT_VENV/bench-requirements.txt"; then
+        rm -rf "$PT_VENV"
+        python3 -m venv "$PT_VENV"
+        "$PT_VENV/bin/pip" install -q --no-deps -r "$PT_REQ"
+        "$PT_VENV/bin/pip" check >&2
+        cp "$PT_REQ" "$PT_VENV/bench-requirements.txt"
+    fi
+fi
 
 # ---------------------------------------------------------------- builds
 say "release builds (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
@@ -58,8 +83,11 @@ for f in "${FUNCS[@]}"; do pkgs+=(-p "$f"); done
 # Lambda functions: the release profile (opt-level s, the 8 MB size budget).
 cargo build --release "${pkgs[@]}"
 (cd bench/hello-lambda && cargo build --release)
-# payhook serve: the `serve` profile (release at opt-level 3).
-cargo build --profile serve -p payhook-cli
+# payhook serve: the `serve` profile (release at opt-level 3), for the load
+# sections only.
+if want compare || want embedded || want overload; then
+    cargo build --profile serve -p payhook-cli
+fi
 BIN="$CARGO_TARGET_DIR/release"
 SERVE="$CARGO_TARGET_DIR/serve/payhook"
 
@@ -87,7 +115,16 @@ if want coldstart; then
     say "cold start proxy"
     args=(--bin "hello-lambda=$BIN/hello-lambda")
     for f in "${FUNCS[@]}"; do args+=(--bin "$f=$BIN/$f"); done
-    python3 bench/run.py coldstart --runs "${BENCH_COLD_RUNS:-10}" "${args[@]}" --out "$OUT/coldstart.json"
+    # Beside them, in the same run: the Koywe function an AWS user would
+    # deploy with Powertools idempotency, on Node.js and on Python, each under
+    # a minimal runtime-API loop of its own language, and as baselines the same
+    # loops with the smallest handler.
+    args+=(--cmd "node-powertools=node $ROOT/bench/powertools-node/runtime.js index.handler")
+    args+=(--cmd "node-hello=node $ROOT/bench/powertools-node/runtime.js hello.handler")
+    args+=(--cmd "python-powertools=$PT_VENV/bin/python $ROOT/bench/powertools-python/bootstrap.py app.handler")
+    args+=(--cmd "python-hello=$PT_VENV/bin/python $ROOT/bench/powertools-python/bootstrap.py hello.handler")
+    python3 bench/run.py coldstart --runs "${BENCH_COLD_RUNS:-10}" "${args[@]}" --venv "$PT_VENV" \
+        --out "$OUT/coldstart.json"
 fi
 
 ARM64=""
@@ -110,14 +147,18 @@ fi
 
 # ---------------------------------------------------------------- report
 say "report"
+keep=()
+want overload || keep=(--keep-overload)
 python3 bench/run.py report --results "$OUT" --criterion "$CARGO_TARGET_DIR/criterion" \
-    --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64"
-say "overload curve (bench/overload.py)"
-if python3 bench/overload.py "$SERVE" >&2; then
-    { printf '\n## 6. Overload: load shedding on the embedded store (bench/overload.py)\n\n'
-      cat "$OUT/overload.md"; } >> "$ROOT/BENCHMARKS.md"
-else
-    echo "bench: overload curve failed" >&2
-    exit 1
+    --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64" "${keep[@]}"
+if want overload; then
+    say "overload curve (bench/overload.py)"
+    if python3 bench/overload.py "$SERVE" >&2; then
+        { printf '\n## 6. Overload: load shedding on the embedded store (bench/overload.py)\n\n'
+          cat "$OUT/overload.md"; } >> "$ROOT/BENCHMARKS.md"
+    else
+        echo "bench: overload curve failed" >&2
+        exit 1
+    fi
 fi
 echo "bench: wrote BENCHMARKS.md in $(( $(date +%s) - started )) s" >&2
