@@ -332,6 +332,8 @@ def write_report(a):
     kept = [k for k, ran in (("1", bool(crit)), ("2", bool(cmp_)), ("3", bool(emb)), ("4", bool(cold)))
             if not ran and k in prev["sections"]]
     keep_overload = getattr(a, "keep_overload", False) and "6" in prev["sections"]
+    keep_console = getattr(a, "keep_console", False) and "7" in prev["sections"]
+    appended = (["6"] if keep_overload else []) + (["7"] if keep_console else [])
     prev_date = prev["arm64_date"] if prev["arm64"] else prev["date"]
     prev_arm64 = prev["arm64"]
     L = []
@@ -343,9 +345,9 @@ def write_report(a):
     w("load generator ran on 127.0.0.1; nothing here touched a network or AWS.\n")
     w(f"- **Command**: `{a.command}` (from the repository root; see the header of")
     w("  `scripts/bench.sh` for its settings and what it installs)")
-    if kept or keep_overload:
+    if kept or appended:
         ran = [k for k in ("1", "2", "3", "4") if k not in kept]
-        kept_all = kept + (["6"] if keep_overload else [])
+        kept_all = kept + appended
         only = os.environ.get("BENCH_ONLY", "")
         w(f"- **Date**: {prev['date']} for sections {' and '.join([', '.join(kept_all[:-1]), kept_all[-1]] if len(kept_all) > 1 else kept_all)}; "
           f"section{'s' if len(ran) > 1 else ''} {', '.join(ran)} re-run on {(cold or {}).get('date', now) if ran == ['4'] else now}"
@@ -354,7 +356,7 @@ def write_report(a):
     else:
         w(f"- **Date**: {now}")
     w(f"- **Machine**: {m['cores']} cores, {m['cpu']}, {m['mem_gib']} GiB RAM, Linux {m['kernel']}")
-    if (kept or keep_overload) and prev.get("machine") and prev["machine"] != f"{m['cores']} cores, {m['cpu']}, {m['mem_gib']} GiB RAM, Linux {m['kernel']}":
+    if (kept or appended) and prev.get("machine") and prev["machine"] != f"{m['cores']} cores, {m['cpu']}, {m['mem_gib']} GiB RAM, Linux {m['kernel']}":
         w(f"  (the kept sections: {prev['machine']})")
     w(f"- **Toolchain**: {m['rustc']}. Profiles (root `Cargo.toml`): the Lambda binaries use")
     w("  `release` (`opt-level = \"z\"`, fat LTO, `codegen-units = 1`: the 6 MB size budget);")
@@ -765,17 +767,15 @@ def write_report(a):
     w("## Reproduce\n")
     w("```sh")
     w("scripts/bench.sh                    # everything (~15 min after the builds)")
-    w("BENCH_ONLY=embedded scripts/bench.sh # one section: criterion, compare, embedded, coldstart, overload")
+    w("BENCH_ONLY=embedded scripts/bench.sh # one section: criterion, compare, embedded, coldstart, overload, console")
     w("BENCH_SECONDS=20 BENCH_CONNECTIONS=32 scripts/bench.sh")
     w("BENCH_ARM64=1 scripts/bench.sh      # also cargo-lambda arm64 sizes (slow)")
     w("```")
     w("Raw figures of the last run: `bench/out/*.json` (not committed).")
     text = "\n".join(L) + "\n"
-    if kept or keep_overload:
+    if kept or appended:
         head, sections = split_sections(text)
-        for k in kept:
+        for k in kept + appended:
             sections[k] = prev["sections"][k]
-        if keep_overload:
-            sections["6"] = prev["sections"]["6"]
         text = head.rstrip("\n") + "\n\n" + "\n".join(v + "\n" for v in sections.values())
     Path(a.out).write_text(text)

@@ -1207,6 +1207,8 @@ def main():
     r.add_argument("--note", default=os.environ.get("BENCH_NOTE", ""))
     r.add_argument("--keep-overload", action="store_true",
                    help="keep section 6 of the BENCHMARKS.md being replaced (bench/overload.py not run)")
+    r.add_argument("--keep-console", action="store_true",
+                   help="keep section 7 (console pages) of the BENCHMARKS.md being replaced")
     a = ap.parse_args()
     if a.cmd == "compare":
         cmd_compare(a)

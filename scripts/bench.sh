@@ -7,7 +7,7 @@
 #
 # Settings (environment):
 #   CARGO_TARGET_DIR   build directory (default $HOME/.cache/payhook/target)
-#   BENCH_ONLY         comma list of sections to run: criterion,compare,embedded,coldstart,overload
+#   BENCH_ONLY         comma list of sections to run: criterion,compare,embedded,coldstart,overload,console
 #                      (default all; the report merges with the last figures of the others, or,
 #                      where there are none, keeps those sections of BENCHMARKS.md as they are)
 #   BENCH_SECONDS      length of each load run (default 10)
@@ -34,7 +34,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/payhook/target}"
 TOOLS="$HOME/.cache/payhook-tools"
 VENV="$TOOLS/bench/venv"
 OUT="$ROOT/bench/out"
-ONLY=",${BENCH_ONLY:-criterion,compare,embedded,coldstart,overload},"
+ONLY=",${BENCH_ONLY:-criterion,compare,embedded,coldstart,overload,console},"
 want() { [[ "$ONLY" == *",$1,"* ]]; }
 say() { printf '\n== %s\n' "$*" >&2; }
 mkdir -p "$OUT"
@@ -85,7 +85,7 @@ cargo build --release "${pkgs[@]}"
 (cd bench/hello-lambda && cargo build --release)
 # payhook serve: the `serve` profile (release at opt-level 3), for the load
 # sections only.
-if want compare || want embedded || want overload; then
+if want compare || want embedded || want overload || want console; then
     cargo build --profile serve -p payhook-cli
 fi
 BIN="$CARGO_TARGET_DIR/release"
@@ -148,7 +148,8 @@ fi
 # ---------------------------------------------------------------- report
 say "report"
 keep=()
-want overload || keep=(--keep-overload)
+want overload || keep+=(--keep-overload)
+want console || keep+=(--keep-console)
 python3 bench/run.py report --results "$OUT" --criterion "$CARGO_TARGET_DIR/criterion" \
     --out "$ROOT/BENCHMARKS.md" --command "scripts/bench.sh" --arm64-size "$ARM64" "${keep[@]}"
 if want overload; then
@@ -160,5 +161,11 @@ if want overload; then
         echo "bench: overload curve failed" >&2
         exit 1
     fi
+fi
+if want console; then
+    say "console pages with 100,000 events (bench/console.py)"
+    python3 bench/console.py --payhook "$SERVE" --out "$OUT/console.json" --markdown "$OUT/console.md" >&2
+    { printf '\n## 7. Console pages with 100,000 events (bench/console.py)\n\n'
+      cat "$OUT/console.md"; } >> "$ROOT/BENCHMARKS.md"
 fi
 echo "bench: wrote BENCHMARKS.md in $(( $(date +%s) - started )) s" >&2
