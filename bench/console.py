@@ -39,9 +39,15 @@ def start(binary, port, data):
 
 
 def events_in(db):
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # serve listens before it opens its store: no file or table yet is 0.
+    try:
+        c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return 0
     try:
         return c.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
     finally:
         c.close()
 
@@ -52,6 +58,14 @@ def pick(db, sql):
         return c.execute(sql).fetchone()
     finally:
         c.close()
+
+
+def pick_ok(db):
+    try:
+        pick(db, "SELECT 1 FROM events LIMIT 1")
+        return True
+    except sqlite3.OperationalError:
+        return False
 
 
 def timed(port, path, n):
@@ -101,6 +115,10 @@ def main():
     out = {"events_wanted": a.events, "requests_per_page": a.requests}
     try:
         run.wait_port(port, proc)
+        for _ in range(100):
+            if db.exists() and pick_ok(db):
+                break
+            time.sleep(0.1)
         url = f"http://127.0.0.1:{port}/webhooks/koywe"
         for _ in range(6):
             if events_in(db) >= a.events:

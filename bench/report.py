@@ -289,6 +289,7 @@ def previous_report(path):
     _, sections = split_sections(text)
     m = re.search(r"^- \*\*Date\*\*: (.+?)(?: for sections|;| \(|$)", text, re.M)
     date = m.group(1).strip() if m else "an earlier run"
+    date_m = re.search(r"^- \*\*Date\*\*: (.+(?:\n  it section 5.+)?)$", text, re.M)
     mm = re.search(r"^- \*\*Machine\*\*: (.+)$(?:\n  \(the kept sections: (.+)\)$)?", text, re.M)
     budgets = []
     for line in sections.get("Budgets", "").split("\n"):
@@ -299,6 +300,7 @@ def previous_report(path):
                     r"(?: \(from the run of ([^;)]+)[^)]*\))?: (.+?)\.\n", sections.get("4", "") + "\n")
     return {
         "sections": sections,
+        "date_line": date_m.group(1) if date_m else None,
         "budgets": budgets,
         "date": date,
         "arm64": arm.group(2) if arm else "",
@@ -345,7 +347,15 @@ def write_report(a):
     w("load generator ran on 127.0.0.1; nothing here touched a network or AWS.\n")
     w(f"- **Command**: `{a.command}` (from the repository root; see the header of")
     w("  `scripts/bench.sh` for its settings and what it installs)")
-    if kept or appended:
+    if kept and not [k for k in ("1", "2", "3", "4") if k not in kept] and prev.get("date_line"):
+        # Only appended sections (6, 7) run now: the dates of the others are
+        # the previous report's, as it wrote them.
+        only = os.environ.get("BENCH_ONLY", "")
+        w(f"- **Date**: {prev['date_line']}")
+        rerun = [k for k in ("6", "7") if k not in appended]
+        w(f"  (section{'s' if len(rerun) > 1 else ''} {' and '.join(rerun)} re-run on {now}"
+          + (f", `BENCH_ONLY={only}`" if only else "") + ")")
+    elif kept or appended:
         ran = [k for k in ("1", "2", "3", "4") if k not in kept]
         kept_all = kept + appended
         only = os.environ.get("BENCH_ONLY", "")
