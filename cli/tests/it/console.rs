@@ -1,5 +1,5 @@
 //! The console (`/console` of `payhook serve`) driven in Debian's headless
-//! chromium through chromedriver (WebDriver, the fantoccini client): log
+//! chromium through chromedriver (WebDriver, `webdriver.rs`): log
 //! in, watch events arrive after `payhook send`, filter, open an event
 //! (personal data masked, then revealed), its order's timeline, replay it
 //! and see the replay reach the merchant's endpoint, retry deliveries,
@@ -14,7 +14,7 @@ use crate::common::{
     Consumer, FORWARD_SECRET, dev_secrets, first_valid_sample, payhook, repo, serve_with,
 };
 use crate::forward::{koywe, send};
-use fantoccini::{Client, ClientBuilder, Locator};
+use crate::webdriver::{Client, Locator};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -132,6 +132,7 @@ fn driver() -> Driver {
 
 async fn browser(d: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "chrome".into());
     caps.insert(
         "goog:chromeOptions".into(),
         serde_json::json!({
@@ -140,12 +141,12 @@ async fn browser(d: &Driver) -> Client {
                      "--window-size=1360,900", "--no-first-run", "--disable-extensions"],
         }),
     );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", d.1))
-        .await
-        .unwrap_or_else(|e| panic!("WebDriver session: {e}"))
+    Client::connect(
+        &format!("http://127.0.0.1:{}", d.1),
+        serde_json::Value::Object(caps),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("WebDriver session: {e}"))
 }
 
 /// The page's visible text (read in one script run: the live list may

@@ -14,3 +14,4 @@ mod sign;
 mod slow_clients;
 mod startup;
 mod tls;
+mod webdriver;
