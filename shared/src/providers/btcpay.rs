@@ -300,16 +300,8 @@ impl Provider for Btcpay {
         req: &Inbound<'_>,
         _now: OffsetDateTime,
     ) -> Result<Authentic, Rejection> {
-        if !req.headers.contains_key(SIGNATURE_HEADER) {
-            return Err(Rejection::unauthorized(
-                "missing_signature",
-                "missing BTCPay-Sig header",
-            ));
-        }
         // A repeated (or comma-joined) header is refused, never guessed at.
-        let sig = req.single_header(SIGNATURE_HEADER).ok_or_else(|| {
-            Rejection::unauthorized("ambiguous_header", "BTCPay-Sig must appear once")
-        })?;
+        let sig = req.signature_header(SIGNATURE_HEADER, "BTCPay-Sig")?;
         let hex = sig
             .strip_prefix(SIGNATURE_PREFIX)
             .ok_or_else(|| Rejection::unauthorized("bad_signature", "signature does not match"))?;

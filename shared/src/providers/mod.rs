@@ -49,6 +49,22 @@ impl Inbound<'_> {
         }
         Some(s.trim())
     }
+
+    /// The signature header `name` (shown as `label`), which must be sent
+    /// exactly once: absent is `missing_signature`, repeated (or
+    /// comma-joined, see [`Self::single_header`]) is `ambiguous_header`,
+    /// both 401.
+    pub fn signature_header(&self, name: &str, label: &str) -> Result<&str, Rejection> {
+        if !self.headers.contains_key(name) {
+            return Err(Rejection::unauthorized(
+                "missing_signature",
+                format!("missing {label} header"),
+            ));
+        }
+        self.single_header(name).ok_or_else(|| {
+            Rejection::unauthorized("ambiguous_header", format!("{label} must appear once"))
+        })
+    }
 }
 
 /// A request whose authenticity has been proven, with its parsed body.
