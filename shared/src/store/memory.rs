@@ -1,20 +1,24 @@
 //! In-memory event store, for unit and handler tests and benchmarks. Same
 //! semantics as the persistent adapters; nothing survives the process.
 //!
-//! Maps are B-trees, not hash maps: a hash map grows by moving every entry
-//! into a table twice its size under the lock, and at a few hundred thousand
-//! events one such move held every request for tens of milliseconds (the
-//! memory backend's p99 in BENCHMARKS.md section 2). A B-tree insert costs
-//! O(log n) every time and never moves the whole map. Events still waiting to
-//! be published are also kept in a set ordered as [`EventStore::stuck`]
-//! answers, so the sweep reads those alone instead of every event.
+//! Events and orders are kept in [`Shards`]: a hash map grows by moving every
+//! entry into a table twice its size, under the store's lock, and at a few
+//! hundred thousand events one such move held every request for tens of
+//! milliseconds (the memory backend's p99 in BENCHMARKS.md section 2). Split
+//! in 256 maps, a move is 1/256 of that. (A B-tree, which never moves the
+//! whole map, was measured too: its key comparisons made each webhook cost
+//! ~10 µs more CPU.) Events still waiting to be published are also kept in a
+//! set ordered as [`EventStore::stuck`] answers, so the sweep reads those
+//! alone instead of every event.
 
 use super::{
     Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
     matches, stored_rank,
 };
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -27,16 +31,72 @@ struct Item {
     published_at: Option<OffsetDateTime>,
 }
 
+/// Maps in a [`Shards`].
+const SHARDS: usize = 256;
+
+/// A hash map split in [`SHARDS`] maps, each key in the one its hash picks:
+/// growing moves one small map at a time, never the whole.
+struct Shards<K, V> {
+    pick: RandomState,
+    maps: Box<[HashMap<K, V>; SHARDS]>,
+}
+
+impl<K: Hash + Eq, V> Default for Shards<K, V> {
+    fn default() -> Self {
+        Shards {
+            pick: RandomState::new(),
+            maps: Box::new(std::array::from_fn(|_| HashMap::new())),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V> Shards<K, V> {
+    /// The map of `key`: always in bounds (`% SHARDS`).
+    fn index<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
+        (self.pick.hash_one(key) as usize) % SHARDS
+    }
+
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.maps[self.index(key)].get(key)
+    }
+
+    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        let i = self.index(key);
+        self.maps[i].get_mut(key)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        let i = self.index(&key);
+        self.maps[i].insert(key, value);
+    }
+
+    /// The value of `key`, made by `make` when there is none.
+    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        let i = self.index(&key);
+        self.maps[i].entry(key).or_insert_with(make)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.maps.iter().flat_map(HashMap::values)
+    }
+}
+
 #[derive(Default)]
 struct State {
-    events: BTreeMap<String, Item>,
+    events: Shards<String, Item>,
     /// `(received_at, event_id)` of every event in state `recorded`.
     pending: BTreeSet<(OffsetDateTime, String)>,
-    orders: BTreeMap<(crate::ProviderId, String), OrderState>,
+    orders: Shards<(crate::ProviderId, String), OrderState>,
     users: BTreeMap<String, super::users::UserRecord>,
 }
 
-/// An [`EventStore`] in a `Mutex<BTreeMap>`.
+/// An [`EventStore`] in maps behind one `Mutex`.
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -124,7 +184,7 @@ impl EventStore for MemoryStore {
         let pending = (it.rec.received_at, it.rec.event_id.clone());
         st.pending.remove(&pending);
         let key = (rec.provider, rec.order_id.clone());
-        let order = st.orders.entry(key).or_insert_with(|| OrderState {
+        let order = st.orders.get_or_insert_with(key, || OrderState {
             provider: rec.provider,
             order_id: rec.order_id.clone(),
             status: crate::Status::Unknown,
@@ -202,8 +262,9 @@ impl EventStore for MemoryStore {
     }
 
     async fn list_orders(&self) -> Result<Vec<OrderState>, StoreError> {
-        // In (provider, order_id) order: the map's own.
-        Ok(self.lock()?.orders.values().cloned().collect())
+        let mut v: Vec<OrderState> = self.lock()?.orders.values().cloned().collect();
+        v.sort_by(|a, b| (a.provider, &a.order_id).cmp(&(b.provider, &b.order_id)));
+        Ok(v)
     }
 }
 
