@@ -28,10 +28,14 @@ MEMORY_GB = 128 / 1024
 
 BUDGET = {
     "cpu_us": 20.0,
-    "vs_express": 5.0,
+    # The performance issue: ≥ 10× less CPU than Express and than FastAPI
+    # (or, where loopback kernel work makes that impossible, ≥ 10× less
+    # user-space CPU), p99 no worse than the better of the two in the same
+    # run, and the embedded store's rates.
+    "vs_express": 10.0,
     "vs_python": 10.0,
-    "new_rps": 5000,
-    "dup_rps": 20000,
+    "new_rps": 10000,
+    "dup_rps": 30000,
     "p99_ms": 10.0,
     "init_ratio": 1.3,
     "invoke_ms": 5.0,
@@ -309,9 +313,18 @@ def previous_report(path):
     }
 
 
+def peer_p99(cmp_):
+    """(name, p99 µs) of the better of Express and FastAPI in the compare run."""
+    if not cmp_:
+        return None
+    s = cmp_.get("servers", {})
+    peers = [(lbl, s[k]["p99_us"]) for k, lbl in (("express", "Express"), ("fastapi", "FastAPI")) if k in s]
+    return min(peers, key=lambda x: x[1]) if peers else None
+
+
 def budget_section(what):
     """The section a budget row comes from."""
-    if what.startswith("CPU per webhook vs"):
+    if what.startswith(("CPU per webhook vs", "User-space CPU", "Tail")):
         return "2"
     if what.startswith("CPU per webhook"):
         return "1"
@@ -470,12 +483,25 @@ def write_report(a):
               f"{'—' if name.startswith('payhook') else f'{ratio:.1f}×'} | "
               f"{r['non200']} | {r['wrapped']} | {r['loadavg_before']:.2f} |")
         if ph:
+            pr = s["payhook"]
+            ph_user = ph * (1 - pr.get("kernel_share", 0))
             for name, key, lbl in (("express", "vs_express", "Express"), ("fastapi", "vs_python", "FastAPI")):
                 if name in s:
                     ratio = s[name]["cpu_us_per_request"] / ph
                     budgets.append((f"CPU per webhook vs {lbl}", f"≥ {BUDGET[key]:.0f}× less",
                                     f"{ratio:.1f}× less", ratio >= BUDGET[key]))
-        if ph and "fastapi" in s and s["fastapi"]["cpu_us_per_request"] / ph < BUDGET["vs_python"]:
+                    peer_user = s[name]["cpu_us_per_request"] * (1 - s[name].get("kernel_share", 0))
+                    uratio = peer_user / max(ph_user, 1e-9)
+                    budgets.append((f"User-space CPU per webhook vs {lbl} (where the kernel's share rules the above out)",
+                                    f"≥ {BUDGET[key]:.0f}× less",
+                                    f"{uratio:.1f}× less ({ph_user:.1f} vs {peer_user:.1f} µs)", uratio >= BUDGET[key]))
+            peer = peer_p99(cmp_)
+            if peer:
+                budgets.append(("Tail: p99 of `--backend memory` vs the better of Express and FastAPI",
+                                f"≤ {peer[1] / 1000:.2f} ms ({peer[0]})", f"{pr['p99_us'] / 1000:.2f} ms",
+                                pr["p99_us"] <= peer[1]))
+        if ph and any(k in s and s[k]["cpu_us_per_request"] / ph < BUDGET[b]
+                      for k, b in (("express", "vs_express"), ("fastapi", "vs_python"))):
             pr = s["payhook"]
             kern = pr.get("kernel_share", 0) * pr["cpu_us_per_request"]
             one = s.get("payhook-1", {}).get("cpu_us_per_request")
@@ -498,6 +524,11 @@ def write_report(a):
                 w(f"{(one or pr['cpu_us_per_request']) - nolog:.1f} µs (the `RUST_LOG=warn` row against the one-thread row), hyper/axum/tokio the rest.")
             else:
                 w("a few µs, hyper/axum/tokio the rest.")
+            users = [(lbl, s[k]["cpu_us_per_request"] * (1 - s[k].get("kernel_share", 0)))
+                     for k, lbl in (("express", "Express"), ("fastapi", "FastAPI")) if k in s]
+            ph_user = pr["cpu_us_per_request"] * (1 - pr.get("kernel_share", 0))
+            w("In user space alone payhook takes " + f"{ph_user:.1f} µs per webhook against "
+              + " and ".join(f"{lbl}'s {u:.1f} µs ({u / max(ph_user, 1e-9):.1f}×)" for lbl, u in users) + ".")
             w("The kernel part alone is close to the whole 10× budget, so it cannot be met")
             w("by this design on this machine; the Python baseline's own figure is mostly")
             w("C too (uvloop, httptools, C `json` and `hmac`). What was done: `opt-level = 3`")
@@ -517,8 +548,7 @@ def write_report(a):
         w("`timeStamp` window, normalization to the published event, event id, claim")
         w("in the store, publish, order status update, and one structured log line per")
         w("webhook (to a file here). Its memory store also keeps every event and message")
-        w("(the others keep a set of ids), so its p99 includes the occasional growth of")
-        w("those maps. Node.js and uvicorn run one process each (one core); payhook's")
+        w("(the others keep a set of ids). Node.js and uvicorn run one process each (one core); payhook's")
         w("tokio runtime uses both cores by default (`--workers 1` row: one). The load")
         w("generator shares the same 2 cores, so requests/s is a floor for every server;")
         w("CPU per webhook is the comparable figure.\n")
@@ -555,9 +585,14 @@ def write_report(a):
         ok_dup = d["rps"] >= BUDGET["dup_rps"]
         ok_p99n = n["p99_us"] / 1000 < BUDGET["p99_ms"]
         ok_p99d = d["p99_us"] / 1000 < BUDGET["p99_ms"]
-        budgets.append(("Embedded store, new events/s", "≥ 5,000/s", f"{n['rps']:,.0f}/s", ok_new))
-        budgets.append(("Embedded store, duplicates/s", "≥ 20,000/s", f"{d['rps']:,.0f}/s", ok_dup))
+        budgets.append(("Embedded store, new events/s", f"≥ {BUDGET['new_rps']:,}/s", f"{n['rps']:,.0f}/s", ok_new))
+        budgets.append(("Embedded store, duplicates/s", f"≥ {BUDGET['dup_rps']:,}/s", f"{d['rps']:,.0f}/s", ok_dup))
         budgets.append(("Embedded store, p99 new", "< 10 ms", f"{n['p99_us'] / 1000:.2f} ms", ok_p99n))
+        peer = peer_p99(cmp_)
+        if peer:
+            budgets.append(("Embedded store, p99 new vs the better of Express and FastAPI (section 2)",
+                            f"≤ {peer[1] / 1000:.2f} ms ({peer[0]})", f"{n['p99_us'] / 1000:.2f} ms",
+                            n["p99_us"] <= peer[1]))
         budgets.append(("Embedded store, p99 duplicates", "< 10 ms", f"{d['p99_us'] / 1000:.2f} ms", ok_p99d))
         w("How: one writer thread owns the SQLite connection and commits whatever")
         w("operations arrived together in one transaction (one `fdatasync` per batch,")
@@ -567,7 +602,17 @@ def write_report(a):
         w("known to be published is answered from a bounded in-memory set without a trip")
         w("to the writer (`published` is final). `perf` led to two fixes: SQL statements")
         w("are prepared once (`prepare_cached`), and SQLite's default page cache is kept")
-        w("(a 64 MiB cache made its per-transaction cache truncation dominate the writer).\n")
+        w("(a 64 MiB cache made its per-transaction cache truncation dominate the writer).")
+        w("The write-ahead log is bounded: under writes that never pause, passive")
+        w("checkpoints alone never let it restart (measured: 1.7 GB of WAL after 13 s of")
+        w("new events, each commit appending to fresh file pages the kernel zeroes first,")
+        w("15 % of the writer thread's `perf` samples), so past 512 MiB the writer copies the")
+        w("checkpointer's remainder between two batches and the log starts over")
+        if "wal_bytes_after_new" in emb:
+            w(f"(WAL file after the new-event run: {emb['wal_bytes_after_new'] / 2**20:,.0f} MiB).")
+        else:
+            w("(`adapters/embedded/src/lib.rs`, `start_checkpointer`).")
+        w("")
         if not (ok_new and ok_p99n):
             per_event_us = 1e6 / max(n["rps"], 1)
             w("**Why new events miss the budget in this run.** The writer thread is the")
@@ -575,7 +620,17 @@ def write_report(a):
             w(f"{n['cpu_us_per_request']:.0f} µs of server CPU (of which {n.get('kernel_share', 0) * 100:.0f} % kernel: WAL page writes")
             w(f"and the `fdatasync`, {emb['fdatasync_us']:.0f} µs on this disk). Each event touches three")
             w("B-tree pages at random places (event id, outbox id, order id indexes), so the")
-            w("WAL grows by several pages per event. A busy machine (load column) lowers it.\n")
+            w("WAL grows by several pages per event: about 8 frames (33 KB) per new event,")
+            w("counted from the checkpointer's progress in a run of 2026-12-02, for a 1.2 KB")
+            w("published event that is stored twice (the event row and its outbox row). The")
+            w("console's two filter indexes cost a new event ~17 % (measured side by side on")
+            w("2026-12-02: 9.2k → 7.6k/s). Each restart of the log pauses the writer for the")
+            w("copy of the checkpointer's remainder and an fsync of the database file")
+            w("(43–61 ms measured at 512 MiB), the largest latencies of the run. Not done:")
+            w("an outbox row that points at the event row instead of copying its JSON, and")
+            w("dropping the outbox's own event-id index (the events table's primary key")
+            w("already makes a first publication unique). A busy machine (load column)")
+            w("lowers every figure.\n")
         if not (ok_dup and ok_p99d):
             w("**Duplicates.** Answered from memory after the first sight; every request")
             w("still passes HTTP parsing, verification and the log line, and the load")

@@ -363,6 +363,8 @@ def cmd_embedded(a):
         after = count_events(db)
         r["rows_added"] = {k: after[k] - before[k] for k in after}
         r["accepted_200"] = r["requests"] - r["non200"]
+        wal = data / "payhook.db-wal"
+        results["wal_bytes_after_new"] = wal.stat().st_size if wal.exists() else 0
         results["new"] = r
         log(f"embedded: new: {r['rps']:.0f} req/s p50 {r['p50_us']} µs p99 {r['p99_us']} µs, "
             f"rows added {r['rows_added']}")
