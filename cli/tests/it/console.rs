@@ -182,9 +182,13 @@ async fn until_text(c: &Client, within: Duration, f: impl Fn(&str) -> bool) -> S
 }
 
 /// A screenshot of the page: a PNG, written next to the test's other files;
-/// the page's text must hold every `expect` when it is taken.
+/// the page's text must hold every `expect` when it is taken (waited for up
+/// to 10 s: after a click the next page may still be loading).
 async fn shot(c: &Client, name: &str, expect: &[&str]) -> PathBuf {
-    let t = text(c).await;
+    let t = until_text(c, Duration::from_secs(10), |t| {
+        expect.iter().all(|e| t.contains(e))
+    })
+    .await;
     for e in expect {
         assert!(t.contains(e), "{name}: {e:?} not on the page:\n{t}");
     }
