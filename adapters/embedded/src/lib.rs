@@ -1127,6 +1127,17 @@ mod tests {
         }
     }
 
+    /// An empty directory of this test process named after `name`, and the
+    /// database path in it.
+    fn fresh_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("payhook-embedded-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.join("payhook.db");
+        (dir, db)
+    }
+
     /// Salt-1 of the WAL header: SQLite draws a new one each time the log
     /// restarts from its beginning.
     fn wal_salt(db: &Path) -> Option<[u8; 4]> {
@@ -1143,10 +1154,7 @@ mod tests {
     /// here.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_restarts_under_writes_that_never_pause() {
-        let dir = std::env::temp_dir().join(format!("payhook-embedded-wal-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let db = dir.join("payhook.db");
+        let (dir, db) = fresh_db("wal");
         let store = SqliteStore::open_restarting_at(&db, 64).unwrap_or_else(|e| panic!("{e}"));
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..32)
@@ -1222,11 +1230,7 @@ mod tests {
     /// read as `recorded`.
     #[tokio::test]
     async fn an_unknown_event_state_in_the_file_fails_reads_naming_it() {
-        let dir =
-            std::env::temp_dir().join(format!("payhook-embedded-state-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let db = dir.join("payhook.db");
+        let (dir, db) = fresh_db("state");
         let store = SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
         let rec = record("e1");
         let now = OffsetDateTime::UNIX_EPOCH;
@@ -1266,10 +1270,7 @@ mod tests {
     /// previous schema is migrated with its orders' events listed.
     #[tokio::test]
     async fn orders_list_their_events_and_old_files_are_migrated() {
-        let dir = std::env::temp_dir().join(format!("payhook-embedded-ids-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let db = dir.join("payhook.db");
+        let (dir, db) = fresh_db("ids");
         let store = SqliteStore::open(&db).unwrap_or_else(|e| panic!("{e}"));
         let now = OffsetDateTime::UNIX_EPOCH;
         for i in 0..(ORDER_EVENT_IDS + 5) {
