@@ -285,17 +285,22 @@ impl Deliveries {
     ) -> Result<(), StoreError> {
         let now = nanos(now);
         SqliteStore::with(&self.conn, move |c| {
-            let (state, status, error, next_at) = match result {
+            let (state, status, error, next_at) = match &result {
                 AttemptResult::Delivered { status } => {
-                    (DeliveryState::Delivered, Some(status), None, now)
+                    (DeliveryState::Delivered, Some(*status), None, now)
                 }
                 AttemptResult::Retry {
                     status,
                     error,
                     next_at,
-                } => (DeliveryState::Pending, status, Some(error), nanos(next_at)),
+                } => (
+                    DeliveryState::Pending,
+                    *status,
+                    Some(error),
+                    nanos(*next_at),
+                ),
                 AttemptResult::GaveUp { status, error } => {
-                    (DeliveryState::Failed, status, Some(error), now)
+                    (DeliveryState::Failed, *status, Some(error), now)
                 }
             };
             let changed = c
@@ -332,7 +337,7 @@ impl Deliveries {
     pub async fn redrive(&self, which: Redrive, now: OffsetDateTime) -> Result<usize, StoreError> {
         let now = nanos(now);
         SqliteStore::with(&self.conn, move |c| {
-            let n = match which {
+            let n = match &which {
                 Redrive::AllFailed => c.execute(
                     "UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?1,
                         updated_at = ?1 WHERE state = 'failed'",
@@ -421,27 +426,10 @@ pub(crate) fn counts_in(c: &rusqlite::Connection) -> Result<(u64, u64, u64), Sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Row, insert_in};
     use std::time::Duration;
 
     async fn publish(store: &SqliteStore, event_id: &str, order_id: &str) {
-        let (e, o) = (event_id.to_owned(), order_id.to_owned());
-        SqliteStore::with(&store.shared(), move |c| {
-            insert_in(
-                c,
-                &Row {
-                    event_id: &e,
-                    provider: "koywe",
-                    order_id: &o,
-                    status: "pending",
-                    body: "{}",
-                    published_at: 0,
-                },
-                false,
-            )
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        crate::tests::publish_row(store, event_id, order_id, false).await;
     }
 
     fn ids(due: &[Due]) -> Vec<&str> {
