@@ -83,18 +83,22 @@ CREATE INDEX IF NOT EXISTS events_status ON events (status, received_at);
 /// counted (`event_count`) but not listed.
 pub const ORDER_EVENT_IDS: usize = 100;
 
+/// Whether `table` has `column` (a file of an earlier version may not).
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(sql)
+}
+
 /// Bring a file written by an earlier version up to [`SCHEMA`]: orders get
-/// `event_ids`, filled from their events (once, with a temporary index).
+/// `event_ids`, filled from their events (once, with a temporary index);
+/// events get `outboxed`.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let has: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('orders') WHERE name = 'event_ids'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(sql)?
-        > 0;
-    if !has {
+    if !has_column(conn, "orders", "event_ids")? {
         conn.execute_batch(&format!(
             "BEGIN IMMEDIATE;
              ALTER TABLE orders ADD COLUMN event_ids TEXT NOT NULL DEFAULT '';
@@ -111,15 +115,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     // The outbox's one-row-per-event rule moves from a unique index on
     // `outbox(event_id)` (a random B-tree page written per new event) to
     // the event row's `outboxed` flag (its page is written anyway).
-    let flagged: bool = conn
-        .query_row(
-            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'outboxed'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map_err(sql)?
-        > 0;
-    if !flagged {
+    if !has_column(conn, "events", "outboxed")? {
         conn.execute_batch(
             "BEGIN IMMEDIATE;
              ALTER TABLE events ADD COLUMN outboxed INTEGER NOT NULL DEFAULT 0;
