@@ -303,6 +303,7 @@ def cmd_compare(a):
                 f"non-200 {r['non200']}, wrapped {r['wrapped']}")
         finally:
             stop(proc)
+    results["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     Path(a.out).write_text(json.dumps(results, indent=2))
 
 
@@ -378,6 +379,7 @@ def cmd_embedded(a):
     finally:
         stop(proc)
         shutil.rmtree(data, ignore_errors=True)
+    results["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     Path(a.out).write_text(json.dumps(results, indent=2))
 
 
@@ -989,6 +991,7 @@ def coldstart_cases(port):
                                      {"x-payload-signature": tw_sig, "x-timestamp": ts,
                                       "content-type": "application/json"})),
         "hello-lambda": ({}, koywe),
+        "hello-sdk": ({}, koywe),
         "node-powertools": (powertools, koywe),
         "python-powertools": (powertools, koywe),
         # Their languages' baselines: the same runtime loops, the smallest handler.

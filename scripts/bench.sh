@@ -83,6 +83,7 @@ for f in "${FUNCS[@]}"; do pkgs+=(-p "$f"); done
 # Lambda functions: the release profile (opt-level s, the 8 MB size budget).
 cargo build --release "${pkgs[@]}"
 (cd bench/hello-lambda && cargo build --release)
+(cd bench/hello-sdk && cargo build --release)
 # payhook serve: the `serve` profile (release at opt-level 3), for the load
 # sections only.
 if want compare || want embedded || want overload || want console; then
@@ -113,7 +114,7 @@ fi
 # ---------------------------------------------------------------- cold start
 if want coldstart; then
     say "cold start proxy"
-    args=(--bin "hello-lambda=$BIN/hello-lambda")
+    args=(--bin "hello-lambda=$BIN/hello-lambda" --bin "hello-sdk=$BIN/hello-sdk")
     for f in "${FUNCS[@]}"; do args+=(--bin "$f=$BIN/$f"); done
     # Beside them, in the same run: the Koywe function an AWS user would
     # deploy with Powertools idempotency, on Node.js and on Python, each under
