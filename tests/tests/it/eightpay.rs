@@ -28,7 +28,7 @@ fn eightpay_new(
     base: impl Into<String>,
     timeout: Duration,
 ) -> Result<EightPay, payhook::ConfigError> {
-    let api = ReqwestApi::new().expect("reqwest client");
+    let api = ReqwestApi::new();
     EightPay::new(keys, base, timeout, Arc::new(api))
 }
 

@@ -145,6 +145,36 @@ fn every_provider_has_a_function_crate_and_a_template_function_on_its_route() {
     }
 }
 
+/// Every function crate (the providers' and the callback's and sweeper's)
+/// links through the one build script, so a new function starts as fast as
+/// the others (`functions/no-pie.rs`, BENCHMARKS.md section 4).
+#[test]
+fn every_function_crate_links_through_the_shared_build_script() {
+    let dir = repo().join("functions");
+    let mut crates = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
+        let manifest = entry
+            .unwrap_or_else(|e| panic!("{e}"))
+            .path()
+            .join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        crates += 1;
+        let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            text.lines()
+                .any(|l| l.trim() == r#"build = "../no-pie.rs""#),
+            "{}: no `build = \"../no-pie.rs\"`",
+            manifest.display()
+        );
+    }
+    assert!(
+        crates > providers::ALL.len(),
+        "{crates} function crates found"
+    );
+}
+
 /// The schema's `provider` is an open name (adding a gateway is not a
 /// schema change); every registered id must match its pattern, and a name
 /// outside it must not.

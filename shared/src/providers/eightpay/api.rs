@@ -47,21 +47,42 @@ mod client {
 
     /// [`NotificationApi`] over reqwest (rustls), trusting only the Mozilla
     /// roots compiled into the binary (`webpki-root-certs`): building it
-    /// reads no certificate files, which keeps a Lambda cold start short.
-    #[derive(Debug, Clone)]
+    /// reads no certificate files. The client is built at the first
+    /// confirmation, not at start-up: turning ~150 roots into rustls trust
+    /// anchors was the eightpay function's largest init item beyond the
+    /// others' (a Lambda cold start pays it only when a notification comes;
+    /// the first invocation already builds the SDK's connector the same way).
+    #[derive(Debug, Clone, Default)]
     pub struct ReqwestApi {
-        client: reqwest::Client,
+        client: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     }
 
     impl ReqwestApi {
-        pub fn new() -> Result<Self, reqwest::Error> {
-            crate::tls::ensure_crypto_provider();
-            let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|der| reqwest::Certificate::from_der(der))
-                .collect::<Result<Vec<_>, _>>()?;
-            let client = reqwest::Client::builder().tls_certs_only(roots).build()?;
-            Ok(ReqwestApi { client })
+        /// The client, built on first use (no I/O: see the type's doc).
+        pub fn new() -> Self {
+            ReqwestApi::default()
+        }
+
+        /// The client, or why it could not be built (the same answer every
+        /// time: the roots are compiled in, so a failure is not transient).
+        fn client(&self) -> Result<&reqwest::Client, ApiError> {
+            self.client
+                .get_or_init(|| {
+                    crate::tls::ensure_crypto_provider();
+                    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                        .iter()
+                        .map(|der| reqwest::Certificate::from_der(der))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())?;
+                    reqwest::Client::builder()
+                        .tls_certs_only(roots)
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .map_err(|why| ApiError::Unreachable {
+                    detail: format!("cannot build the HTTP client: {why}"),
+                })
         }
     }
 
@@ -88,7 +109,7 @@ mod client {
             max_bytes: usize,
         ) -> Result<ApiAnswer, ApiError> {
             let mut resp = self
-                .client
+                .client()?
                 .get(url)
                 .bearer_auth(key.expose())
                 .header(http::header::ACCEPT, "application/json")
@@ -106,6 +127,25 @@ mod client {
                 }
             }
             Ok(ApiAnswer { status, body })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Start-up builds nothing; the first call builds the client once
+        /// (a refused connection is answered as unreachable, not a panic).
+        #[tokio::test]
+        async fn the_client_is_built_at_the_first_call() {
+            let api = ReqwestApi::new();
+            assert!(api.client.get().is_none(), "built at start-up");
+            let key = Secret::new("k".to_owned());
+            let e = api.get("http://127.0.0.1:1/x", &key, 10).await.err();
+            assert!(matches!(e, Some(ApiError::Unreachable { .. })), "{e:?}");
+            assert!(matches!(api.client.get(), Some(Ok(_))), "not kept");
+            let copy = api.clone();
+            assert!(copy.client.get().is_some(), "a clone builds it again");
         }
     }
 }

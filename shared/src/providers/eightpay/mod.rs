@@ -307,10 +307,7 @@ impl EightPay {
     #[cfg(feature = "eightpay-api")]
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
         let settings = Settings::from_config(cfg)?;
-        let api = api::ReqwestApi::new().map_err(|e| ConfigError::Invalid {
-            name: API_BASE_SETTING,
-            why: format!("cannot build the HTTP client: {e}"),
-        })?;
+        let api = api::ReqwestApi::new();
         EightPay::from_settings(settings, Arc::new(api))
     }
 
