@@ -732,10 +732,12 @@ def write_report(a):
         w("path of an event (verify, claim, publish, complete) with near-zero network")
         w("time; real AWS calls add their latency on top (section 5). Max RSS is")
         w("`VmHWM` from `/proc/PID/status` after the invocations. "
-          f"{cold['runs']} starts per binary after one")
+          f"{cold['runs']} starts per binary after one round of")
         las = [r["loadavg_before"] for r in all_b.values() if r.get("loadavg_before") is not None]
-        w("untimed start (page cache); medians." + (
-            f" The machine's 1-minute load average before each function's starts: {min(las):.2f}–{max(las):.2f}"
+        w("untimed starts (page cache), interleaved: each round starts every binary once,")
+        w("in the table's order, so a drift of the machine's speed reaches all of them")
+        w("alike; medians." + (
+            f" The machine's 1-minute load average before the starts: {min(las):.2f}–{max(las):.2f}"
             " (other builds share its 2 cores)." if las else "") + "\n")
         w("| binary | size (x86_64, stripped) | init | init / hello-world | first invocation (median / max) | first, without the stand-in's own time | warm: duplicate / new event | max RSS | answer | AWS calls: new event / duplicate |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")

@@ -1080,19 +1080,26 @@ def cmd_coldstart(a):
     # --bin NAME=PATH (a binary), --cmd NAME=COMMAND LINE (an interpreter and
     # its script), in the order given.
     specs = [(s, False) for s in a.bin or []] + [(s, True) for s in a.cmds or []]
+    # Starts are interleaved (one of each binary per round, in the order
+    # given) so that a drift of the machine's speed during the run reaches
+    # every binary alike: the ratios to hello-world compare like with like.
+    runs = []
     for spec, is_cmd in specs:
         name, path = spec.split("=", 1)
         argv = shlex.split(path) if is_cmd else [path]
         # `NAME@variant` (another build of NAME) gets NAME's event.
         extra, event = cases[name.split("@")[0]]
         env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME=name, **extra)
-        la = loadavg()
-        samples = []
-        for i in range(a.runs + 1):  # the first run warms the page cache
+        runs.append({"name": name, "path": path, "is_cmd": is_cmd, "argv": argv,
+                     "event": event, "env": env, "samples": [], "answers": None})
+    la = loadavg()
+    for i in range(a.runs + 1):  # the first round warms the page cache
+        for r in runs:
+            name, event = r["name"], r["event"]
             inv = Invocation(event, f"req-{name}-{i}", tables)
             server.current = inv
             inv.t_spawn = time.perf_counter_ns()
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+            proc = subprocess.Popen(r["argv"], env=r["env"], stdout=subprocess.DEVNULL,
                                     stderr=open(OUT / f"coldstart-{name}.log", "w"))
             inv.pid = proc.pid
             ok = inv.done.wait(timeout=30)
@@ -1103,11 +1110,11 @@ def cmd_coldstart(a):
             if not ok or None in inv.t_response:
                 raise RuntimeError(f"{name}: no answer (see bench/out/coldstart-{name}.log)")
             # The answers of the last start, for a look (bench/out/coldstart.json).
-            answers = [(r or b"").decode(errors="replace")[:400] for r in inv.response]
+            r["answers"] = [(x or b"").decode(errors="replace")[:400] for x in inv.response]
             if i == 0:
                 continue
             first, dup, warm = range(len(PHASES))
-            samples.append({
+            r["samples"].append({
                 "init_ms": ms(inv.t_spawn, inv.t_next),
                 "invoke_ms": ms(inv.t_served[first], inv.t_response[first]),
                 # The duplicate (the second invocation, warm).
@@ -1126,6 +1133,9 @@ def cmd_coldstart(a):
                 "aws_calls_dup": inv.aws_calls[2],
                 "aws_calls_warm_new": inv.aws_calls[3],
             })
+    for r in runs:
+        name, path, is_cmd = r["name"], r["path"], r["is_cmd"]
+        argv, samples, answers = r["argv"], r["samples"], r["answers"]
         size = os.path.getsize(path) if not is_cmd else None
         results["binaries"][name] = {
             "answers": dict(zip(PHASES, answers)),

@@ -490,7 +490,14 @@ pub mod de {
 
 /// Deserialize a provider payload type from the verified body; a mismatch is
 /// [`Unparsed`] naming the field (serde's message names it, never a value).
+///
+/// The plain deserializer runs first: the path is needed only to say where a
+/// body fails, and tracking it costs on every body (a wrapper around each
+/// value visited). Only a body that fails is read again with the path kept.
 pub fn from_body<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Result<T, Unparsed> {
+    if let Ok(t) = T::deserialize(body) {
+        return Ok(t);
+    }
     serde_path_to_error::deserialize(body).map_err(|e| {
         // The path (`data.receivers[0].amount`) says where; serde_json's
         // message says what, and is kept only for the missing field's name
