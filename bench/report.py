@@ -736,7 +736,10 @@ def write_report(a):
         las = [r["loadavg_before"] for r in all_b.values() if r.get("loadavg_before") is not None]
         w("untimed starts (page cache), interleaved: each round starts every binary once,")
         w("in the table's order, so a drift of the machine's speed reaches all of them")
-        w("alike; medians." + (
+        w("alike; each start begins with the stand-in idle (the previous process's")
+        w("connections closed and their threads ended: their wind-down otherwise fell")
+        w("into the next binary's init, and the binary started right after one that")
+        w("made no AWS calls came out best in every run); medians." + (
             f" The machine's 1-minute load average before the starts: {min(las):.2f}–{max(las):.2f}"
             " (other builds share its 2 cores)." if las else "") + "\n")
         w("| binary | size (x86_64, stripped) | init | init / hello-world | first invocation (median / max) | first, without the stand-in's own time | warm: duplicate / new event | max RSS | answer | AWS calls: new event / duplicate |")

@@ -106,6 +106,14 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            # The next start begins with the stand-in idle: this process's
+            # connections closed and their threads ended. Otherwise their
+            # wind-down (Python threads, GIL) lands in the next binary's
+            # init: measured, the binary started after one that made no AWS
+            # calls came out best in every run.
+            inv.killed.set()
+            if not server.wait_idle():
+                raise RuntimeError(f"{name}: the stand-in's connections did not close")
 
 
 def loadavg():
@@ -811,6 +819,8 @@ class Invocation:
         self.pid = None
         self.error = None
         self.done = threading.Event()
+        # Set once the process is killed: the long poll it left hanging ends.
+        self.killed = threading.Event()
 
 
 class StandIn(ThreadingHTTPServer):
@@ -823,6 +833,14 @@ class StandIn(ThreadingHTTPServer):
         self.tables = tables
         self.eightpay_body = b"{}"
         self.lock = threading.Lock()
+        # Connections whose handler thread is still running.
+        self.open = 0
+        self.idle = threading.Condition()
+
+    def wait_idle(self, timeout=5.0):
+        """Until every connection's thread has ended (false on timeout)."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.open == 0, timeout)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -830,6 +848,19 @@ class Handler(BaseHTTPRequestHandler):
     # Without TCP_NODELAY the header and body writes of one answer meet
     # delayed ACKs and each answer takes ~40 ms.
     disable_nagle_algorithm = True
+
+    def setup(self):
+        with self.server.idle:
+            self.server.open += 1
+        super().setup()
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.server.idle:
+                self.server.open -= 1
+                self.server.idle.notify_all()
 
     def log_message(self, *args):
         pass
@@ -891,10 +922,11 @@ class Handler(BaseHTTPRequestHandler):
                     ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0"),
                 ])
                 return None
-            # Every invocation is over. Leave the long poll hanging; the
-            # process is killed.
+            # Every invocation is over. Leave the long poll hanging until
+            # the process is killed.
             inv.done.set()
-            time.sleep(5)
+            inv.killed.wait(timeout=30)
+            self.close_connection = True
             return None
         if self.path.startswith("/8pay/"):
             # The 8Pay API stand-in: the notification, as sent.
@@ -1105,6 +1137,14 @@ def cmd_coldstart(a):
             ok = inv.done.wait(timeout=30)
             proc.kill()
             proc.wait()
+            # The next start begins with the stand-in idle: this process's
+            # connections closed and their threads ended. Otherwise their
+            # wind-down (Python threads, GIL) lands in the next binary's
+            # init: measured, the binary started after one that made no AWS
+            # calls came out best in every run.
+            inv.killed.set()
+            if not server.wait_idle():
+                raise RuntimeError(f"{name}: the stand-in's connections did not close")
             if inv.error is not None:
                 raise RuntimeError(f"{name}: init failed: {inv.error[:300]!r} (see bench/out/coldstart-{name}.log)")
             if not ok or None in inv.t_response:
