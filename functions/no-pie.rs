@@ -16,12 +16,17 @@
 //! places the stack, heap, shared libraries and mappings at random).
 //! SECURITY.md says so; set `PAYHOOK_PIE=1` at build time to keep the
 //! default position-independent link.
+//!
+//! glibc targets only: a musl build (`--target x86_64-unknown-linux-musl`) is
+//! a static PIE with no dynamic loader, and `-no-pie` over rustc's static-PIE
+//! start files gave a binary that crashed at start (tried 2026-12-03).
 fn main() {
     println!("cargo::rerun-if-changed=../no-pie.rs");
     println!("cargo::rerun-if-env-changed=PAYHOOK_PIE");
-    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
-    let pie = std::env::var("PAYHOOK_PIE").is_ok_and(|v| v == "1");
-    if linux && !pie {
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let glibc = var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu";
+    let pie = var("PAYHOOK_PIE") == "1";
+    if glibc && !pie {
         println!("cargo::rustc-link-arg-bins=-no-pie");
     }
 }
