@@ -333,10 +333,17 @@ const CHECKPOINT_REMAINDER: i64 = 64;
 const CHECKPOINT_PASSES: usize = 4;
 
 /// WAL bytes kept on disk after the log restarts (SQLite truncates a larger
-/// one at the restart): [`RESTART_FRAMES`] of 4,120 bytes (page and frame
-/// header) with room for what one checkpoint interval adds, so the file the
-/// next cycle rewrites stays whole.
+/// one at the restart): [`RESTART_FRAMES`] frames of [`WAL_FRAME_BYTES`]
+/// with room for what one checkpoint interval adds, so the file the next
+/// cycle rewrites stays whole.
 const WAL_SIZE_LIMIT: i64 = 160 * 1024 * 1024;
+
+/// Bytes of one WAL frame: a 4 KiB page and its 24-byte header.
+const WAL_FRAME_BYTES: i64 = 4096 + 24;
+
+// A limit under a full log would truncate the file every cycle and make the
+// next one grow it again from fresh pages.
+const _: () = assert!(WAL_SIZE_LIMIT > RESTART_FRAMES * WAL_FRAME_BYTES);
 
 /// Checkpoints run mostly on their own connection and thread (PASSIVE: they
 /// never block the writer), instead of inside the commit of whichever batch
@@ -355,22 +362,25 @@ const WAL_SIZE_LIMIT: i64 = 160 * 1024 * 1024;
 /// `finish`, and the writer copies the rest itself between two batches; its
 /// next transaction then restarts the log and rewrites the same file pages.
 /// That copy pauses every request waiting on the writer, hence only once
-/// per [`RESTART_FRAMES`] rather than after every pass. Why 128 MiB and not
-/// more: a log that restarts rewrites file pages the kernel already holds,
-/// where a growing one appends to fresh pages the kernel must allocate and
-/// zero first (`perf` on 2026-12-03: 12 % of the server's samples in that
-/// zeroing with a 512 MiB cap, which a 10 s burst of new events never
-/// reached). Side by side (4 interleaved runs each, 2026-12-03): 8.7-9.5k new
-/// events/s and 111-124 µs of CPU per event at 128 MiB against 6.9-7.8k/s
-/// and 142-157 µs at 512 MiB, p99 the same, longest request 21-42 ms
-/// against 34-45 ms; 64 MiB restarted so often that the pauses cost more. It ends with an
+/// per [`RESTART_FRAMES`] rather than after every pass. It ends with an
 /// fsync of the database file, which had to write everything the passes
 /// had copied (43-61 ms measured at 512 MiB under saturating load); the
 /// checkpointer now flushes the file after its passes, so the restart's
 /// sync finds only the last pass's pages (side by side on 2026-12-02: p99
-/// 10-12 ms instead of 13-32 ms, longest request 41-50 ms instead of 57-77). Under ordinary traffic
-/// the writer is idle between batches and the log restarts by itself after
-/// a pass; the cap matters only while the writer never pauses.
+/// 10-12 ms instead of 13-32 ms, longest request 41-50 ms instead of
+/// 57-77). Under ordinary traffic the writer is idle between batches and
+/// the log restarts by itself after a pass; the cap matters only while the
+/// writer never pauses.
+///
+/// Why 128 MiB and not more: a log that restarts rewrites file pages the
+/// kernel already holds, where a growing one appends to fresh pages the
+/// kernel must allocate and zero first (`perf` on 2026-12-03: 12 % of the
+/// server's samples in that zeroing with a 512 MiB cap, which a 10 s burst
+/// of new events never reached). Side by side (4 interleaved runs each,
+/// 2026-12-03): 8.7-9.5k new events/s and 111-124 µs of CPU per event at
+/// 128 MiB against 6.9-7.8k/s and 142-157 µs at 512 MiB, p99 the same,
+/// longest request 21-42 ms against 34-45 ms; 64 MiB restarted so often
+/// that the pauses cost more (BENCHMARKS.md, section 3).
 fn start_checkpointer(
     path: &Path,
     finish: Arc<AtomicBool>,
