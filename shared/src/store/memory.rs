@@ -10,15 +10,26 @@
 //! ~10 µs more CPU.) Events still waiting to be published are also kept in a
 //! set ordered as [`EventStore::stuck`] answers, so the sweep reads those
 //! alone instead of every event.
+//!
+//! Keys are hashed with `foldhash` (seeded per process) instead of the
+//! standard library's SipHash: each new event hashes its id and its order's
+//! key twice (the shard, then the map), and SipHash was the largest single
+//! item of the store in `perf` (~3 % of `payhook serve`'s samples under the
+//! section 2 load). SipHash's resistance to chosen colliding keys is not
+//! needed here: a key is stored only after its webhook's signature checked
+//! out, and event ids are SHA-256 digests. Measured side by side on
+//! 2026-12-03 (4 interleaved runs each): user-space CPU per webhook 23.5 →
+//! 21.6 µs (medians), lower in every run.
 
 use super::{
     Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
     matches, stored_rank,
 };
 use async_trait::async_trait;
+use foldhash::fast::RandomState;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -38,14 +49,16 @@ const SHARDS: usize = 256;
 /// growing moves one small map at a time, never the whole.
 struct Shards<K, V> {
     pick: RandomState,
-    maps: Box<[HashMap<K, V>; SHARDS]>,
+    maps: Box<[HashMap<K, V, RandomState>; SHARDS]>,
 }
 
 impl<K: Hash + Eq, V> Default for Shards<K, V> {
     fn default() -> Self {
         Shards {
-            pick: RandomState::new(),
-            maps: Box::new(std::array::from_fn(|_| HashMap::new())),
+            pick: RandomState::default(),
+            maps: Box::new(std::array::from_fn(|_| {
+                HashMap::with_hasher(RandomState::default())
+            })),
         }
     }
 }
