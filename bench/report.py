@@ -541,7 +541,7 @@ def write_report(a):
             kern = pr.get("kernel_share", 0) * pr["cpu_us_per_request"]
             one = s.get("payhook-1", {}).get("cpu_us_per_request")
             nolog = s.get("payhook-1-nolog", {}).get("cpu_us_per_request")
-            koy = [v for k, v in crit.items() if k.startswith("webhook/") and "/koywe/" in k]
+            koy = [v for k, v in (crit or {}).items() if k.startswith("webhook/") and "/koywe/" in k]
             logic = f"{us(koy[0]['median_ns']):.1f} µs" if koy else "a few µs"
             need = s["fastapi"]["cpu_us_per_request"] / BUDGET["vs_python"]
             w("")
