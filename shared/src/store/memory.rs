@@ -46,7 +46,10 @@ struct Item {
 const SHARDS: usize = 256;
 
 /// A hash map split in [`SHARDS`] maps, each key in the one its hash picks:
-/// growing moves one small map at a time, never the whole.
+/// growing moves one small map at a time, never the whole. `pick` and every
+/// map have seeds of their own (each `RandomState::default()` draws one), so
+/// the keys of one shard, which share the bits `pick` chose it by, still
+/// spread over all of their map's buckets.
 struct Shards<K, V> {
     pick: RandomState,
     maps: Box<[HashMap<K, V, RandomState>; SHARDS]>,
