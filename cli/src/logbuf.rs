@@ -20,6 +20,10 @@ use std::time::Duration;
 
 /// Bytes gathered before a write.
 const CAPACITY: usize = 64 * 1024;
+/// Room past `CAPACITY` for the line that fills it: the buffer is written
+/// once a line has taken it past `CAPACITY`, so without this room that line
+/// would grow (copy) the whole buffer first.
+const SLACK: usize = 16 * 1024;
 /// Longest time a line waits in the buffer.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
@@ -42,7 +46,7 @@ impl BufferedStderr {
     fn new(out: Box<dyn Write + Send>) -> Self {
         BufferedStderr {
             inner: Arc::new(Shared {
-                buf: Mutex::new(Vec::with_capacity(CAPACITY)),
+                buf: Mutex::new(Vec::with_capacity(CAPACITY + SLACK)),
                 out: Mutex::new(out),
             }),
         }
@@ -79,7 +83,7 @@ fn write_out(shared: &Shared, mut buf: MutexGuard<'_, Vec<u8>>, min: usize) {
     if buf.len() < min {
         return;
     }
-    let block = std::mem::replace(&mut *buf, Vec::with_capacity(CAPACITY));
+    let block = std::mem::replace(&mut *buf, Vec::with_capacity(CAPACITY + SLACK));
     // A poisoned `out` (a panic while writing) still orders the writes.
     let mut out = shared.out.lock().unwrap_or_else(|p| p.into_inner());
     drop(buf);

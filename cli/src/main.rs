@@ -6,6 +6,7 @@ mod deliveries;
 mod forward_setup;
 mod inspect;
 mod logbuf;
+mod logfmt;
 mod onebuy;
 mod replay;
 mod send;
@@ -237,8 +238,9 @@ pub enum CliError {
     Onebuy(#[from] onebuy::OnebuyError),
 }
 
-/// Logs of `payhook serve`: buffered (see [`logbuf`]), without colour
-/// codes unless stderr is a terminal. The other commands write their few
+/// Logs of `payhook serve`: buffered (see [`logbuf`]), formatted by
+/// [`logfmt`] (tracing-subscriber's compact lines, fewer `core::fmt` calls),
+/// without colour codes unless stderr is a terminal. The other commands write their few
 /// lines directly.
 fn init_serve_logging() -> logbuf::BufferedStderr {
     use std::io::IsTerminal;
@@ -249,6 +251,8 @@ fn init_serve_logging() -> logbuf::BufferedStderr {
         .with_env_filter(filter)
         .with_writer(writer.clone())
         .with_ansi(std::io::stderr().is_terminal())
+        .with_timer(logfmt::Clock)
+        .fmt_fields(logfmt::Fields)
         .compact()
         .try_init();
     writer

@@ -12,14 +12,18 @@
 //! alone instead of every event.
 //!
 //! Keys are hashed with `foldhash` (seeded per process) instead of the
-//! standard library's SipHash: each new event hashes its id and its order's
-//! key twice (the shard, then the map), and SipHash was the largest single
-//! item of the store in `perf` (~3 % of `payhook serve`'s samples under the
-//! section 2 load). SipHash's resistance to chosen colliding keys is not
-//! needed here: a key is stored only after its webhook's signature checked
-//! out, and event ids are SHA-256 digests. Measured side by side on
-//! 2026-12-03 (4 interleaved runs each): user-space CPU per webhook 23.5 →
-//! 21.6 µs (medians), lower in every run.
+//! standard library's SipHash, once per lookup: the hash picks the shard by
+//! its bits 32–39 and is kept with the entry, and hashbrown's `HashTable`
+//! places the entry by its low bits and tags it with its top 7, so one
+//! hash serves both and growing a table never hashes a key again. A key is
+//! not stored apart from its value (the event's id is in its record, the
+//! order's in its state). SipHash was the store's largest item in `perf`
+//! (~3 % of `payhook serve`'s samples under the section 2 load); its
+//! resistance to chosen colliding keys is not needed here: a key is stored
+//! only after its webhook's signature checked out, and event ids are SHA-256
+//! digests. Measured side by side on 2026-12-03 (4 interleaved runs each):
+//! foldhash instead of SipHash, user-space CPU per webhook 23.5 → 21.6 µs
+//! (medians), lower in every run.
 
 use super::{
     Claim, EventFilter, EventRecord, EventState, EventStore, OrderState, StoreError, StoredEvent,
@@ -27,8 +31,9 @@ use super::{
 };
 use async_trait::async_trait;
 use foldhash::fast::RandomState;
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -42,74 +47,88 @@ struct Item {
     published_at: Option<OffsetDateTime>,
 }
 
-/// Maps in a [`Shards`].
+/// Tables in a [`Shards`].
 const SHARDS: usize = 256;
 
-/// A hash map split in [`SHARDS`] maps, each key in the one its hash picks:
-/// growing moves one small map at a time, never the whole. `pick` and every
-/// map have seeds of their own (each `RandomState::default()` draws one), so
-/// the keys of one shard, which share the bits `pick` chose it by, still
-/// spread over all of their map's buckets.
-struct Shards<K, V> {
-    pick: RandomState,
-    maps: Box<[HashMap<K, V, RandomState>; SHARDS]>,
+/// A value and the hash of its key.
+struct Slot<V> {
+    hash: u64,
+    value: V,
 }
 
-impl<K: Hash + Eq, V> Default for Shards<K, V> {
+/// A hash table split in [`SHARDS`] tables, each value in the one its key's
+/// hash picks: growing moves one small table at a time, never the whole.
+/// Each value holds its own key; callers pass the key's hash (from
+/// [`Shards::hash`]) and how to recognize the key.
+struct Shards<V> {
+    state: RandomState,
+    maps: Box<[HashTable<Slot<V>>; SHARDS]>,
+}
+
+impl<V> Default for Shards<V> {
     fn default() -> Self {
         Shards {
-            pick: RandomState::default(),
-            maps: Box::new(std::array::from_fn(|_| {
-                HashMap::with_hasher(RandomState::default())
-            })),
+            state: RandomState::default(),
+            maps: Box::new(std::array::from_fn(|_| HashTable::new())),
         }
     }
 }
 
-impl<K: Hash + Eq, V> Shards<K, V> {
-    /// The map of `key`: always in bounds (`% SHARDS`).
-    fn index<Q: Hash + ?Sized>(&self, key: &Q) -> usize {
-        (self.pick.hash_one(key) as usize) % SHARDS
+impl<V> Shards<V> {
+    fn hash(&self, key: impl Hash) -> u64 {
+        self.state.hash_one(key)
     }
 
-    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-    {
-        self.maps[self.index(key)].get(key)
+    /// The table of `hash`: its bits 32–39, which hashbrown does not use
+    /// while a table has fewer than 2^32 buckets (it places by the low bits
+    /// and tags by the top 7). Always in bounds (`% SHARDS`).
+    fn table(&mut self, hash: u64) -> &mut HashTable<Slot<V>> {
+        &mut self.maps[((hash >> 32) as usize) % SHARDS]
     }
 
-    fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-    {
-        let i = self.index(key);
-        self.maps[i].get_mut(key)
+    fn get(&self, hash: u64, is: impl Fn(&V) -> bool) -> Option<&V> {
+        self.maps[((hash >> 32) as usize) % SHARDS]
+            .find(hash, |s| s.hash == hash && is(&s.value))
+            .map(|s| &s.value)
     }
 
-    fn insert(&mut self, key: K, value: V) {
-        let i = self.index(&key);
-        self.maps[i].insert(key, value);
+    fn get_mut(&mut self, hash: u64, is: impl Fn(&V) -> bool) -> Option<&mut V> {
+        self.table(hash)
+            .find_mut(hash, |s| s.hash == hash && is(&s.value))
+            .map(|s| &mut s.value)
     }
 
-    /// The value of `key`, made by `make` when there is none.
-    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        let i = self.index(&key);
-        self.maps[i].entry(key).or_insert_with(make)
+    fn entry(&mut self, hash: u64, is: impl Fn(&V) -> bool) -> Entry<'_, Slot<V>> {
+        self.table(hash)
+            .entry(hash, |s| s.hash == hash && is(&s.value), |s| s.hash)
     }
 
     fn values(&self) -> impl Iterator<Item = &V> {
-        self.maps.iter().flat_map(HashMap::values)
+        self.maps.iter().flat_map(|t| t.iter().map(|s| &s.value))
     }
 }
 
 #[derive(Default)]
 struct State {
-    events: Shards<String, Item>,
+    /// Keyed by `rec.event_id`.
+    events: Shards<Item>,
     /// `(received_at, event_id)` of every event in state `recorded`.
     pending: BTreeSet<(OffsetDateTime, String)>,
-    orders: Shards<(crate::ProviderId, String), OrderState>,
+    /// Keyed by `(provider, order_id)`.
+    orders: Shards<OrderState>,
     users: BTreeMap<String, super::users::UserRecord>,
+}
+
+impl State {
+    fn event(&self, id: &str) -> Option<&Item> {
+        let hash = self.events.hash(id);
+        self.events.get(hash, |i| i.rec.event_id == id)
+    }
+
+    fn event_mut(&mut self, id: &str) -> Option<&mut Item> {
+        let hash = self.events.hash(id);
+        self.events.get_mut(hash, |i| i.rec.event_id == id)
+    }
 }
 
 /// An [`EventStore`] in maps behind one `Mutex`.
@@ -150,33 +169,41 @@ impl EventStore for MemoryStore {
     ) -> Result<Claim, StoreError> {
         let mut st = self.lock()?;
         let until = now + lease;
-        match st.events.get_mut(&rec.event_id) {
-            None => {
-                st.pending.insert((rec.received_at, rec.event_id.clone()));
-                st.events.insert(
-                    rec.event_id.clone(),
-                    Item {
+        let st = &mut *st;
+        let hash = st.events.hash(rec.event_id.as_str());
+        match st.events.entry(hash, |i| i.rec.event_id == rec.event_id) {
+            Entry::Vacant(v) => {
+                v.insert(Slot {
+                    hash,
+                    value: Item {
                         rec: rec.clone(),
                         state: EventState::Recorded,
                         lease_until: until,
                         published_at: None,
                     },
-                );
+                });
+                st.pending.insert((rec.received_at, rec.event_id.clone()));
                 Ok(Claim::New)
             }
-            Some(it) if it.rec.payload_sha256 != rec.payload_sha256 => Ok(Claim::Conflict),
-            Some(it) if it.state == EventState::Published => Ok(Claim::Duplicate),
-            Some(it) if it.lease_until > now => Ok(Claim::InFlight),
-            Some(it) => {
-                it.lease_until = until;
-                Ok(Claim::TakenOver)
+            Entry::Occupied(mut o) => {
+                let it = &mut o.get_mut().value;
+                if it.rec.payload_sha256 != rec.payload_sha256 {
+                    Ok(Claim::Conflict)
+                } else if it.state == EventState::Published {
+                    Ok(Claim::Duplicate)
+                } else if it.lease_until > now {
+                    Ok(Claim::InFlight)
+                } else {
+                    it.lease_until = until;
+                    Ok(Claim::TakenOver)
+                }
             }
         }
     }
 
     async fn release(&self, event_id: &str) -> Result<(), StoreError> {
         let mut st = self.lock()?;
-        if let Some(it) = st.events.get_mut(event_id)
+        if let Some(it) = st.event_mut(event_id)
             && it.state == EventState::Recorded
         {
             it.lease_until = OffsetDateTime::UNIX_EPOCH;
@@ -186,7 +213,9 @@ impl EventStore for MemoryStore {
 
     async fn complete(&self, rec: &EventRecord, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut st = self.lock()?;
-        let Some(it) = st.events.get_mut(&rec.event_id) else {
+        let st = &mut *st;
+        let hash = st.events.hash(rec.event_id.as_str());
+        let Some(it) = st.events.get_mut(hash, |i| i.rec.event_id == rec.event_id) else {
             return Err(StoreError::Corrupt(format!(
                 "complete of unknown event {}",
                 rec.event_id
@@ -197,17 +226,28 @@ impl EventStore for MemoryStore {
         }
         it.state = EventState::Published;
         it.published_at = Some(now);
-        let pending = (it.rec.received_at, it.rec.event_id.clone());
+        // The id is lent to the key and given back: no copy of it to drop.
+        let pending = (it.rec.received_at, std::mem::take(&mut it.rec.event_id));
         st.pending.remove(&pending);
-        let key = (rec.provider, rec.order_id.clone());
-        let order = st.orders.get_or_insert_with(key, || OrderState {
-            provider: rec.provider,
-            order_id: rec.order_id.clone(),
-            status: crate::Status::Unknown,
-            last_event_id: rec.event_id.clone(),
-            updated_at: now,
-            event_count: 0,
-        });
+        it.rec.event_id = pending.1;
+        let hash = st.orders.hash((rec.provider, rec.order_id.as_str()));
+        let is = |o: &OrderState| o.provider == rec.provider && o.order_id == rec.order_id;
+        let order = &mut st
+            .orders
+            .entry(hash, is)
+            .or_insert_with(|| Slot {
+                hash,
+                value: OrderState {
+                    provider: rec.provider,
+                    order_id: rec.order_id.clone(),
+                    status: crate::Status::Unknown,
+                    last_event_id: rec.event_id.clone(),
+                    updated_at: now,
+                    event_count: 0,
+                },
+            })
+            .into_mut()
+            .value;
         order.event_count += 1;
         if stored_rank(rec.status) > stored_rank(order.status) {
             order.status = rec.status;
@@ -226,7 +266,7 @@ impl EventStore for MemoryStore {
         Ok(st
             .pending
             .iter()
-            .filter_map(|(_, id)| st.events.get(id))
+            .filter_map(|(_, id)| st.event(id))
             .filter(|i| i.state == EventState::Recorded && i.lease_until <= lease_expired_before)
             .take(limit)
             .map(|i| i.rec.clone())
@@ -240,7 +280,7 @@ impl EventStore for MemoryStore {
         lease: Duration,
     ) -> Result<bool, StoreError> {
         let mut st = self.lock()?;
-        match st.events.get_mut(event_id) {
+        match st.event_mut(event_id) {
             Some(it) if it.state == EventState::Recorded && it.lease_until <= now => {
                 it.lease_until = now + lease;
                 Ok(true)
@@ -250,7 +290,7 @@ impl EventStore for MemoryStore {
     }
 
     async fn get_event(&self, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(self.lock()?.events.get(event_id).map(stored))
+        Ok(self.lock()?.event(event_id).map(stored))
     }
 
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
