@@ -10,7 +10,9 @@
 //! - a `&str` field whose value is printable ASCII without `"` or `\` is
 //!   written `name="value"` directly (`{:?}` of such a string adds only the
 //!   quotes);
-//! - integer and `bool` fields are written `name=value` with `itoa`.
+//! - integer and `bool` fields are written `name=value` with `itoa`;
+//! - a `Debug` or `Display` value (`?x`, `%x`) is written `name=` then
+//!   formatted, without `DefaultVisitor`'s (unstyled) paint calls.
 //!
 //! Everything else (the `message`, `r#` and `log.` names, other strings,
 //! errors, `Debug` values, styled output) goes through a `DefaultVisitor`
@@ -161,9 +163,15 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_ok() {
-            self.fallback(|v| v.record_debug(field, value));
+        if self.result.is_err() {
+            return;
         }
+        if !self.plain(field) {
+            return self.fallback(|v| v.record_debug(field, value));
+        }
+        self.result = self
+            .start(field)
+            .and_then(|()| fmt::Write::write_fmt(&mut self.writer, format_args!("{value:?}")));
     }
 }
 

@@ -380,7 +380,7 @@ pub fn event_id(provider: ProviderId, dedupe_key: &str) -> String {
     h.update([0u8]);
     h.update(dedupe_key.as_bytes());
     let digest = h.finalize();
-    hex::encode(&digest[..16])
+    crate::providers::hex_lower(&digest[..16])
 }
 
 #[cfg(test)]

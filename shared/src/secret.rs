@@ -96,9 +96,12 @@ impl SecretList {
         if sig_hex.len() != 64 || sig_hex.bytes().any(|b| b.is_ascii_uppercase()) {
             return false;
         }
-        let Ok(sig) = hex::decode(sig_hex) else {
+        // Into a fixed buffer: `hex::decode` grows a `Vec` from an iterator
+        // with no size hint (four reallocations for 32 bytes).
+        let mut sig = [0u8; 32];
+        if hex::decode_to_slice(sig_hex, &mut sig).is_err() {
             return false;
-        };
+        }
         let mut ok = false;
         for s in &self.0 {
             let mut mac = hmac_sha256(s);

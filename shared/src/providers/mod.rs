@@ -387,6 +387,19 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// Lowercase hex of `bytes`. `hex::encode` collects an iterator of
+/// `char`s, which `perf` showed at ~0.2 µs per 32-byte digest on serve's
+/// request path; this writes the digits straight into one buffer.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
@@ -588,7 +601,15 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::is_decimal;
+    use super::{hex_lower, is_decimal};
+
+    #[test]
+    fn hex_lower_spells_as_the_hex_crate_does() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_lower(&all), hex::encode(&all));
+        assert_eq!(hex_lower(&[]), "");
+        assert_eq!(hex_lower(&[0x0f, 0xa0]), "0fa0");
+    }
 
     #[test]
     fn is_decimal_matches_the_schema_pattern() {

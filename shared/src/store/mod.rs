@@ -36,7 +36,7 @@ impl EventRecord {
             order_id: event.order_id.clone(),
             status: event.status,
             provider_event: event.provider_event.clone(),
-            payload_sha256: hex::encode(fingerprint),
+            payload_sha256: crate::providers::hex_lower(fingerprint),
             event_json: event.to_json()?,
             received_at: event.received_at,
         })
