@@ -5,7 +5,9 @@ Called by scripts/bench.sh (read it first); each subcommand writes one JSON
 file of figures under bench/out/, and `report` turns them (and criterion's
 estimates) into BENCHMARKS.md.
 
-    run.py compare   --payhook BIN --out F    Express vs FastAPI vs payhook (memory store)
+    run.py compare   --payhook BIN [--profile-payhook BIN] --out F
+                                              Express vs FastAPI vs payhook (memory store),
+                                              and payhook's CPU by component under perf
     run.py embedded  --payhook BIN --out F    payhook serve on SQLite: new events, duplicates
     run.py coldstart --bin NAME=PATH ... [--cmd NAME=COMMAND ...] --out F
                                               Lambda functions under a runtime API stand-in
@@ -303,8 +305,98 @@ def cmd_compare(a):
                 f"non-200 {r['non200']}, wrapped {r['wrapped']}")
         finally:
             stop(proc)
+    if a.profile_payhook:
+        results["profile"] = profile_payhook(a.profile_payhook, warm, main)
     results["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     Path(a.out).write_text(json.dumps(results, indent=2))
+
+
+# Where payhook's CPU per webhook goes, by component: the first group whose
+# pattern matches a sample's symbol (self time, no call graph) takes it.
+# Kernel groups take kernel samples, the rest user-space ones.
+PROFILE_KERNEL = [
+    ("memory: page faults, zeroing new pages", r"page|fault|mm_|folio|lru|pte|memcg|clear_|zone|rmqueue|vma|pmd"),
+    ("scheduling, wake-ups, futex", r"sched|switch|futex|wake|idle|rq_|enqueue|dequeue|pick_next|select_task"),
+    ("loopback TCP/IP, sockets, epoll, system calls", r"."),
+]
+PROFILE_USER = [
+    ("allocator (glibc malloc/free)", r"malloc|free|realloc|calloc|tcache|_int_|consolidate|unlink_chunk|sysmalloc|brk"),
+    ("memory copies and compares (libc)", r"^__mem|^mem|^__str|^str"),
+    ("HTTP/1 (hyper, http, httparse, bytes)", r"hyper|http::|httparse|h1::|bytes::"),
+    ("routing, middleware (axum, tower)", r"axum|tower|matchit"),
+    ("async runtime (tokio, mio)", r"tokio|mio::|futures"),
+    ("log line (tracing, logfmt, logbuf)", r"tracing|logfmt|logbuf|nu_ansi|sharded_slab"),
+    ("JSON parse (strict, serde_json)", r"serde_json::de|Deserializ|deserialize|canonical::parse|Strict|serde_json::read"),
+    ("JSON write (published event, signed text, answer)", r"serde_json::ser|Serializ|serialize|canonical::|ryu|itoa|format_escaped"),
+    ("SHA-256, HMAC, hex", r"sha2|hmac|digest|Digest|hex|subtle|secret::"),
+    ("memory store (hash tables, pending set)", r"store::memory|hashbrown|foldhash|btree|BTree"),
+    ("JSON object maps (indexmap, SipHash)", r"indexmap|sip::"),
+    ("dates (time crate)", r"time::"),
+    ("payhook: verify, normalize, pipeline", r"payhook"),
+    ("Rust core/alloc/std (fmt, strings, vectors)", r"core::|alloc::|std::"),
+    ("other user space (libc, vDSO, unresolved)", r"."),
+]
+
+
+def perf_symbols(data):
+    """[(share %, is_kernel, dso, symbol)] from `perf report` (self time)."""
+    out = subprocess.run(
+        ["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,sym", "--stdio", "-g", "none"],
+        capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"^\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*?)\s*$", line)
+        if m:
+            sym = re.sub(r"(\s+-)+$", "", m.group(4))
+            rows.append((float(m.group(1)), m.group(3) == "k", m.group(2), sym))
+    return rows
+
+
+def profile_payhook(binary, warm, main):
+    """payhook serve (memory store) under the compare load with `perf record`
+    sampling it: its CPU per webhook from /proc, split by component in the
+    proportions of perf's samples (user-space samples share the user time,
+    kernel samples the kernel time)."""
+    if not shutil.which("perf"):
+        raise SystemExit("bench: perf is required for the profile of section 2 (Debian: linux-perf)")
+    port = free_port()
+    proc = start_payhook(binary, port, Path(tempfile.mkdtemp(prefix="payhook-bench-mem-")), "memory",
+                         "payhook-memory-perf")
+    data = OUT / "perf-compare.data"
+    try:
+        wait_port(port, proc)
+        url = f"http://127.0.0.1:{port}/webhooks/koywe"
+        log("compare: payhook under perf: warm-up 3 s")
+        wrk(url, warm, seconds=3)
+        rec = subprocess.Popen(["perf", "record", "-F", "999", "-p", str(proc.pid), "-o", str(data),
+                                "--", "sleep", str(SECONDS)],
+                               stdout=subprocess.DEVNULL, stderr=open(OUT / "perf-record.log", "w"))
+        time.sleep(0.3)
+        r = measured_run(proc, url, main)
+        rec.wait()
+    finally:
+        stop(proc)
+    rows = perf_symbols(data)
+    cpu = r["cpu_us_per_request"]
+    kern_us, user_us = cpu * r["kernel_share"], cpu * (1 - r["kernel_share"])
+    groups = []
+    for kernel, table, total_us in ((False, PROFILE_USER, user_us), (True, PROFILE_KERNEL, kern_us)):
+        mine = [x for x in rows if x[1] == kernel]
+        total = sum(x[0] for x in mine) or 1e-9
+        acc = {name: 0.0 for name, _ in table}
+        for share, _, _, sym in mine:
+            for name, pat in table:
+                if re.search(pat, sym):
+                    acc[name] += share
+                    break
+        for name, share in acc.items():
+            groups.append({"kernel": kernel, "component": name, "samples_pct": round(share, 2),
+                           "us": round(total_us * share / total, 2)})
+    top = [{"samples_pct": sh, "symbol": sym[:120]} for sh, k, _, sym in rows if not k][:12]
+    log(f"compare: payhook under perf: {cpu} µs CPU/request, {len(rows)} symbols")
+    return {"run": r, "user_us": round(user_us, 2), "kernel_us": round(kern_us, 2),
+            "groups": groups, "top_user": top, "perf_version": subprocess.run(
+                ["perf", "--version"], capture_output=True, text=True).stdout.strip()}
 
 
 # --------------------------------------------------------------------------
@@ -1233,6 +1325,8 @@ def main():
     # Enough that no server repeats a body in BENCH_SECONDS (repeats are
     # duplicates, cheaper, and would blur the per-webhook comparison).
     c.add_argument("--bodies", type=int, default=600000)
+    c.add_argument("--profile-payhook", default=None,
+                   help="the same serve build with symbols: one more run under perf (section 2's profile)")
     c.add_argument("--out", required=True)
     e = sub.add_parser("embedded")
     e.add_argument("--payhook", required=True)

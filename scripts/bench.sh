@@ -16,7 +16,7 @@
 #                      and for the Node.js and Python Powertools functions beside them)
 #   BENCH_ARM64=1      also install cargo-lambda + zig and report stripped arm64 sizes (slow)
 #
-# Tools: wrk (Debian, apt-get), express (npm, into bench/node), fastapi +
+# Tools: wrk and perf (Debian, apt-get), express (npm, into bench/node), fastapi +
 # uvicorn[standard] (PyPI, venv in $HOME/.cache/payhook-tools/bench), criterion
 # (crates.io, dev-dependency of shared/). For the cold start section also the
 # functions an AWS user would deploy instead: Powertools for AWS Lambda
@@ -47,6 +47,14 @@ if ! command -v wrk >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
     else
         sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+fi
+# perf: section 2's profile of payhook serve (Debian's linux-perf).
+if want compare && ! command -v perf >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
     fi
 fi
 command -v node >/dev/null || { echo "bench: node (Node.js) is required" >&2; exit 1; }
@@ -89,8 +97,16 @@ cargo build --release "${pkgs[@]}"
 if want compare || want embedded || want overload || want console; then
     cargo build --profile serve -p payhook-cli
 fi
+# Section 2's profile: the same `serve` build with its symbol table kept, so
+# perf can name functions (the table is not loaded at run time), in a target
+# directory of its own so the one above is not rebuilt.
+if want compare; then
+    CARGO_PROFILE_SERVE_STRIP=false cargo build --profile serve -p payhook-cli \
+        --target-dir "$CARGO_TARGET_DIR/symbols"
+fi
 BIN="$CARGO_TARGET_DIR/release"
 SERVE="$CARGO_TARGET_DIR/serve/payhook"
+SERVE_SYMBOLS="$CARGO_TARGET_DIR/symbols/serve/payhook"
 
 # ---------------------------------------------------------------- criterion
 if want criterion; then
@@ -104,7 +120,8 @@ fi
 # ---------------------------------------------------------------- load
 if want compare; then
     say "side by side: Express, FastAPI, payhook (memory store)"
-    python3 bench/run.py compare --payhook "$SERVE" --venv "$VENV" --out "$OUT/compare.json"
+    python3 bench/run.py compare --payhook "$SERVE" --profile-payhook "$SERVE_SYMBOLS" --venv "$VENV" \
+        --out "$OUT/compare.json"
 fi
 if want embedded; then
     say "payhook serve on the embedded store"

@@ -24,6 +24,7 @@ pub enum Backend {
     /// SQLite file under the data dir (default).
     Embedded,
     /// In process memory only: nothing survives a restart (benchmarks, demos).
+    /// Published messages are counted, not kept: nothing in the process reads them.
     Memory,
     /// DynamoDB + SQS (`PAYHOOK_TABLE`, `PAYHOOK_QUEUE_URL`, standard AWS
     /// settings; `AWS_ENDPOINT_URL` for moto).
@@ -97,7 +98,7 @@ async fn backend_parts(
         }
         Backend::Memory => Ok(Parts {
             store: Arc::new(payhook::store::memory::MemoryStore::new()),
-            publisher: Arc::new(payhook::publish::memory::MemoryPublisher::new()),
+            publisher: Arc::new(payhook::publish::memory::CountingPublisher::new()),
             recorder: None,
             sqlite: None,
         }),
