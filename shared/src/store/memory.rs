@@ -84,12 +84,16 @@ impl<V> Shards<V> {
     /// The table of `hash`: its bits 32–39, which hashbrown does not use
     /// while a table has fewer than 2^32 buckets (it places by the low bits
     /// and tags by the top 7). Always in bounds (`% SHARDS`).
+    fn shard(hash: u64) -> usize {
+        ((hash >> 32) as usize) % SHARDS
+    }
+
     fn table(&mut self, hash: u64) -> &mut HashTable<Slot<V>> {
-        &mut self.maps[((hash >> 32) as usize) % SHARDS]
+        &mut self.maps[Self::shard(hash)]
     }
 
     fn get(&self, hash: u64, is: impl Fn(&V) -> bool) -> Option<&V> {
-        self.maps[((hash >> 32) as usize) % SHARDS]
+        self.maps[Self::shard(hash)]
             .find(hash, |s| s.hash == hash && is(&s.value))
             .map(|s| &*s.value)
     }

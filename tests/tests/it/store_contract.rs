@@ -126,6 +126,8 @@ contract!(order_status, tokio::test, |s| {
 contract!(stuck_and_take_over, tokio::test, |s| {
     stuck_finds_expired_leases_only(&*s).await
 });
+contract!(many_events, tokio::test, |s| many_events_all_found(&*s)
+    .await);
 
 // ------------------------------------------------------------- the suite
 
@@ -327,4 +329,56 @@ pub async fn stuck_finds_expired_leases_only(s: &dyn EventStore) {
     assert_eq!(ids(stuck(now + secs(31)).await), ["a", "d"]);
     complete(s, &a, now).await;
     assert_eq!(ids(stuck(now + secs(3600)).await), ["b", "d"]);
+}
+
+/// Enough events that the memory store's tables grow several times (256
+/// shards, ~5 events each): every one is still found, a second claim of each
+/// is a duplicate, and each order counts its own.
+pub async fn many_events_all_found(s: &dyn EventStore) {
+    const EVENTS: usize = 1200;
+    const ORDERS: usize = 200;
+    let recs: Vec<EventRecord> = (0..EVENTS)
+        .map(|i| {
+            record(
+                &format!("ev-{i}"),
+                &format!("order-{}", i % ORDERS),
+                Status::Pending,
+                7,
+            )
+        })
+        .collect();
+    for r in &recs {
+        assert_eq!(claim(s, r, T0).await, Claim::New, "{}", r.event_id);
+        complete(s, r, T0).await;
+    }
+    for r in &recs {
+        assert_eq!(claim(s, r, T0).await, Claim::Duplicate, "{}", r.event_id);
+        let got = s
+            .get_event(&r.event_id)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let got = got.unwrap_or_else(|| panic!("{} not found", r.event_id));
+        assert_eq!(
+            (got.event_id.as_str(), got.state),
+            (r.event_id.as_str(), EventState::Published)
+        );
+        assert_eq!(got.event_json, r.event_json);
+    }
+    assert_eq!(
+        s.get_event("ev-absent")
+            .await
+            .ok()
+            .flatten()
+            .map(|e| e.event_id),
+        None
+    );
+    let orders = s.list_orders().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(orders.len(), ORDERS);
+    assert!(
+        orders
+            .iter()
+            .all(|o| o.event_count == (EVENTS / ORDERS) as u64),
+        "{:?}",
+        orders.first()
+    );
 }
