@@ -309,7 +309,7 @@ def previous_report(path):
         if len(cells) == 4 and line.startswith("| ") and cells[0] not in ("budget",) and not cells[0].startswith("---"):
             budgets.append((cells[0], cells[1], cells[2], cells[3] == "met"))
     arm = re.search(r"Stripped arm64 binaries \(`cargo lambda build --release --arm64`\)"
-                    r"(?: \(from the run of ([^;)]+)[^)]*\))?: (.+?)\.\n", sections.get("4", "") + "\n")
+                    r"(?: \((?:from the run of|measured) ([^;)]+)[^)]*\))?: (.+?)\.\n", sections.get("4", "") + "\n")
     return {
         "sections": sections,
         "date_line": date_m.group(1) if date_m else None,
@@ -333,6 +333,29 @@ def peer_p99(cmp_):
     s = cmp_.get("servers", {})
     peers = [(lbl, s[k]["p99_us"]) for k, lbl in (("express", "Express"), ("fastapi", "FastAPI")) if k in s]
     return min(peers, key=lambda x: x[1]) if peers else None
+
+
+def arm64_line(arm, note=""):
+    """Section 4's line of stripped arm64 sizes ("name MB, name MB")."""
+    return f"Stripped arm64 binaries (`cargo lambda build --release --arm64`){note}: {arm}."
+
+
+def arm64_budgets(arm, from_run=None):
+    """The size budget rows of an arm64 line's "name MB" parts; `from_run`
+    names the earlier run they were measured in, when not this one."""
+    rows = []
+    for part in arm.split(","):
+        bits = part.split()
+        if len(bits) < 2:
+            continue
+        try:
+            mb = float(bits[1])
+        except ValueError:
+            continue
+        limit = BUDGET["arm64_mb_eightpay" if bits[0] == "eightpay" else "arm64_mb"]
+        rows.append((f"Stripped arm64 binary size: {bits[0]}", f"≤ {limit} MB",
+                     f"{mb:.2f} MB" + (f" (run of {from_run})" if from_run else ""), mb <= limit))
+    return rows
 
 
 def budget_section(what):
@@ -395,9 +418,12 @@ def write_report(a):
         # the previous report's, as it wrote them.
         only = os.environ.get("BENCH_ONLY", "")
         w(f"- **Date**: {prev['date_line']}")
-        rerun = [k for k in ("6", "7") if k not in appended]
-        w(f"  (section{'s' if len(rerun) > 1 else ''} {' and '.join(rerun)} re-run on {now}"
-          + (f", `BENCH_ONLY={only}`" if only else "") + ")")
+        rerun = [f"section {k}" for k in ("6", "7") if k not in appended]
+        if a.arm64_size:
+            rerun.append("the arm64 sizes")
+        if rerun:
+            w(f"  ({' and '.join(rerun)} measured again on {now}"
+              + (f", `BENCH_ONLY={only}`" if only else "") + ")")
     elif kept or appended:
         ran = [k for k in ("1", "2", "3", "4") if k not in kept]
         kept_all = kept + appended
@@ -877,23 +903,11 @@ def write_report(a):
         w("hello-world's own init between 1.5 and 6 ms, and the ratio with it.\n")
         peers_table(w, cold, all_b)
         if arm:
-            w(f"Stripped arm64 binaries (`cargo lambda build --release --arm64`){arm_note}: {arm}.\n")
-            sizes = []
-            for part in arm.split(","):
-                bits = part.split()
-                if len(bits) >= 2:
-                    try:
-                        sizes.append((bits[0], float(bits[1])))
-                    except ValueError:
-                        pass
-            if sizes:
-                over = []
-                for name_, mb in sizes:
-                    limit = BUDGET["arm64_mb_eightpay" if name_ == "eightpay" else "arm64_mb"]
-                    budgets.append((f"Stripped arm64 binary size: {name_}", f"≤ {limit} MB",
-                                    f"{mb:.2f} MB" + (f" (run of {prev_date})" if arm_note else ""), mb <= limit))
-                    if mb > limit:
-                        over.append(name_)
+            w(arm64_line(arm, arm_note) + "\n")
+            rows_ = arm64_budgets(arm, prev_date if arm_note else None)
+            if rows_:
+                budgets.extend(rows_)
+                over = [r[0].rsplit(": ", 1)[1] for r in rows_ if not r[3]]
                 w("**What a binary holds.** Each function links the core (its own provider")
                 w("only: the registry's code-free lists `providers::IDS`/`SETTINGS` are what")
                 w("parsing and settings read), `payhook-aws` (the AWS SDK for DynamoDB, SQS and")
@@ -966,6 +980,9 @@ def write_report(a):
     if kept:
         budgets = [r for k in ("1", "2", "3", "4")
                    for r in (prev["budgets"] if k in kept else budgets) if budget_section(r[0]) == k]
+        if "4" in kept and a.arm64_size:
+            # Sizes measured now (BENCH_ARM64=1) replace the kept section's.
+            budgets = [r for r in budgets if not r[0].startswith("Stripped arm64")] + arm64_budgets(a.arm64_size)
     w("## Budgets\n")
     w("| budget | target | this run | |")
     w("|---|---|---|---|")
@@ -992,5 +1009,12 @@ def write_report(a):
         head, sections = split_sections(text)
         for k in kept + appended:
             sections[k] = prev["sections"][k]
+        if "4" in kept and "5" in prev["sections"]:
+            # Section 5's billed durations come from section 4's figures.
+            sections["5"] = prev["sections"]["5"]
+        if "4" in kept and a.arm64_size:
+            sections["4"] = re.sub(r"^Stripped arm64 binaries \(`cargo lambda build --release --arm64`\).*$",
+                                   lambda _m: arm64_line(a.arm64_size, f" (measured {now})"),
+                                   sections["4"], count=1, flags=re.M)
         text = head.rstrip("\n") + "\n\n" + "\n".join(v + "\n" for v in sections.values())
     Path(a.out).write_text(text)
