@@ -71,17 +71,32 @@ impl Visitor<'_> {
         self.writer.write_char('=')
     }
 
-    fn integer(&mut self, field: &Field, value: impl itoa::Integer + fmt::Debug) {
+    /// Write `field` as `name=` then `write`'s output when it may take a
+    /// fast path (`plain`, and `fast` for its value), else through
+    /// `fallback` on tracing-subscriber's own visitor.
+    fn field(
+        &mut self,
+        field: &Field,
+        fast: bool,
+        fallback: impl FnOnce(&mut DefaultVisitor<'_>),
+        write: impl FnOnce(&mut Writer<'_>) -> fmt::Result,
+    ) {
         if self.result.is_err() {
             return;
         }
-        if !self.plain(field) {
-            return self.fallback(|v| v.record_debug(field, &value));
+        if !fast || !self.plain(field) {
+            return self.fallback(fallback);
         }
-        self.result = self.start(field).and_then(|()| {
-            let mut buf = itoa::Buffer::new();
-            self.writer.write_str(buf.format(value))
-        });
+        self.result = self.start(field).and_then(|()| write(&mut self.writer));
+    }
+
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer + fmt::Debug + Copy) {
+        self.field(
+            field,
+            true,
+            |v| v.record_debug(field, &value),
+            move |w| w.write_str(itoa::Buffer::new().format(value)),
+        );
     }
 
     /// Record through tracing-subscriber's own visitor, on this writer.
@@ -103,17 +118,16 @@ fn needs_no_escape(s: &str) -> bool {
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
-            return;
-        }
-        if !self.plain(field) || !needs_no_escape(value) {
-            return self.fallback(|v| v.record_str(field, value));
-        }
-        self.result = self.start(field).and_then(|()| {
-            self.writer.write_char('"')?;
-            self.writer.write_str(value)?;
-            self.writer.write_char('"')
-        });
+        self.field(
+            field,
+            needs_no_escape(value),
+            |v| v.record_str(field, value),
+            |w| {
+                w.write_char('"')?;
+                w.write_str(value)?;
+                w.write_char('"')
+            },
+        );
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
@@ -133,45 +147,33 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.result.is_err() {
-            return;
-        }
-        if !self.plain(field) {
-            return self.fallback(|v| v.record_bool(field, value));
-        }
-        self.result = self
-            .start(field)
-            .and_then(|()| self.writer.write_str(if value { "true" } else { "false" }));
+        self.field(
+            field,
+            true,
+            |v| v.record_bool(field, value),
+            |w| w.write_str(if value { "true" } else { "false" }),
+        );
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.result.is_ok() {
-            self.fallback(|v| v.record_f64(field, value));
-        }
+        self.field(field, false, |v| v.record_f64(field, value), |_| Ok(()));
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        if self.result.is_ok() {
-            self.fallback(|v| v.record_bytes(field, value));
-        }
+        self.field(field, false, |v| v.record_bytes(field, value), |_| Ok(()));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if self.result.is_ok() {
-            self.fallback(|v| v.record_error(field, value));
-        }
+        self.field(field, false, |v| v.record_error(field, value), |_| Ok(()));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() {
-            return;
-        }
-        if !self.plain(field) {
-            return self.fallback(|v| v.record_debug(field, value));
-        }
-        self.result = self
-            .start(field)
-            .and_then(|()| fmt::Write::write_fmt(&mut self.writer, format_args!("{value:?}")));
+        self.field(
+            field,
+            true,
+            |v| v.record_debug(field, value),
+            |w| fmt::Write::write_fmt(w, format_args!("{value:?}")),
+        );
     }
 }
 

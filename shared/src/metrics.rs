@@ -1,8 +1,11 @@
 //! Metrics as CloudWatch Embedded Metric Format (EMF) lines: one JSON object
 //! per line on stdout, which Lambda ships to CloudWatch Logs and CloudWatch
-//! turns into metrics (namespace `payhook`). No crate in the ecosystem is
-//! maintained for EMF alone, and the format is a few fields, so it is
-//! written here.
+//! turns into metrics (namespace `payhook`). Written here rather than with
+//! `metrics_cloudwatch_embedded` (a backend for the `metrics` facade): that
+//! crate puts all of a metric's labels in one dimension set, while each line
+//! here also carries the empty set the template's alarms watch (the
+//! aggregate), and its one global recorder per process would replace the
+//! counters each `App` and `Validator` keeps for itself.
 //!
 //! Enabled when `PAYHOOK_METRICS=emf`, or by default inside Lambda
 //! (`AWS_LAMBDA_FUNCTION_NAME` set); `PAYHOOK_METRICS=off` disables it.

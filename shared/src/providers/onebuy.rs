@@ -604,6 +604,7 @@ impl Provider for Checkout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::block_on;
     use crate::providers::{NotMapped, UnparsedReason};
 
     /// The parsed body of an authentic request (these tests send JSON).
@@ -614,13 +615,6 @@ mod tests {
     use std::collections::HashMap;
 
     const TOKEN: &str = "test-onebuy-token";
-
-    /// The futures here never wait on I/O: one poll finishes them.
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        use futures_util::FutureExt as _;
-        f.now_or_never()
-            .unwrap_or_else(|| panic!("verify should not wait"))
-    }
 
     fn list(s: &str) -> SecretList {
         SecretList::parse(s).unwrap_or_else(|e| panic!("{e}"))
