@@ -797,10 +797,14 @@ def write_report(a):
     if cold and when["4"]:
         w(f"_Measured {when['4']}._\n")
     arm = a.arm64_size
-    arm_note = ""
+    arm_note, arm_from = "", None
+    if arm and (res / "arm64.txt").exists():
+        # bench.sh writes the sizes down when it measures them (BENCH_ARM64=1).
+        arm_note = f" (measured {measured_on(res / 'arm64.txt')})"
     if not arm and prev_arm64:
         # Not measured in this run: the sizes of the kept run, said so.
-        arm, arm_note = prev_arm64, f" (from the run of {prev_date}; not re-measured in this run)"
+        arm, arm_from = prev_arm64, prev_date
+        arm_note = f" (from the run of {prev_date}; not re-measured in this run)"
     if cold:
         all_b = cold["binaries"]
         # payhook's binaries (and hello-world); the interpreted functions
@@ -917,7 +921,7 @@ def write_report(a):
         peers_table(w, cold, all_b)
         if arm:
             w(arm64_line(arm, arm_note) + "\n")
-            rows_ = arm64_budgets(arm, prev_date if arm_note else None)
+            rows_ = arm64_budgets(arm, arm_from)
             if rows_:
                 budgets.extend(rows_)
                 over = [r[0].rsplit(": ", 1)[1] for r in rows_ if not r[3]]
