@@ -418,9 +418,8 @@ def write_report(a):
         # the previous report's, as it wrote them.
         only = os.environ.get("BENCH_ONLY", "")
         w(f"- **Date**: {prev['date_line']}")
+        # (Section 4's arm64 line says itself when its sizes were measured.)
         rerun = [f"section {k}" for k in ("6", "7") if k not in appended]
-        if a.arm64_size:
-            rerun.append("the arm64 sizes")
         if rerun:
             w(f"  ({' and '.join(rerun)} measured again on {now}"
               + (f", `BENCH_ONLY={only}`" if only else "") + ")")
@@ -1030,10 +1029,8 @@ def write_report(a):
             # Section 5's billed durations come from section 4's figures.
             sections["5"] = prev["sections"]["5"]
         if "4" in kept and a.arm64_size:
-            # When the sizes were measured: when bench.sh wrote them down.
-            arm_when = measured_on(res / "arm64.txt") or now
             sections["4"] = re.sub(r"^Stripped arm64 binaries \(`cargo lambda build --release --arm64`\).*$",
-                                   lambda _m: arm64_line(a.arm64_size, f" (measured {arm_when})"),
+                                   lambda _m: arm64_line(a.arm64_size, arm_note),
                                    sections["4"], count=1, flags=re.M)
         text = head.rstrip("\n") + "\n\n" + "\n".join(v + "\n" for v in sections.values())
     Path(a.out).write_text(text)
