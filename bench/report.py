@@ -369,6 +369,61 @@ def budget_section(what):
     return "4"
 
 
+# What each B-tree of the embedded store is, for the WAL-pages table.
+WAL_TREES = {
+    "orders": "orders (keyed by provider and order id: a random place per new order)",
+    "sqlite_autoindex_events_1": "events' primary key (event id: a random place)",
+    "events": "events (rows in arrival order)",
+    "outbox": "outbox (rows in arrival order, the published JSON again)",
+    "events_status": "console index (status, received_at): one edge per status",
+    "events_provider": "console index (provider, received_at)",
+    "events_received": "index (received_at)",
+    "sqlite_sequence": "the outbox's AUTOINCREMENT counter",
+    "file header (page 1)": "file header (page 1: the file's size in pages)",
+}
+
+RANDOM_TREES = ("orders", "sqlite_autoindex_events_1")
+
+
+def wal_pages_table(w, wp):
+    """Section 3's table: the WAL frames a new event's commit writes, by B-tree."""
+    if not wp:
+        return
+    if wp.get("restarted"):
+        w("_WAL pages per new event: the log restarted during that run, so its frames"
+          " were not counted._\n")
+        return
+    ev, fr = max(wp["events"], 1), wp["frames"]
+    w(f"**Where a new event's writes go** (`bench/run.py embedded`, its last step: {wp['events']:,}")
+    w("distinct events from wrk's 16 connections to a fresh server, which is then killed")
+    w("with -9 so its write-ahead log stays; every frame the run added is counted by the")
+    w("B-tree its page belongs to, read with SQLite's `dbstat` on a copy):")
+    w(f"{fr / ev:.2f} frames of {wp['page_size']:,} B per new event "
+      f"({fr * (wp['page_size'] + 24) / ev / 1024:.1f} KiB of log), {ev / max(wp['commits'], 1):.1f} events per commit.\n")
+    w("| B-tree | frames per new event | share |")
+    w("|---|---:|---:|")
+    for name, n in wp["by_tree"].items():
+        if n / ev < 0.005:
+            continue
+        w(f"| {WAL_TREES.get(name, name)} | {n / ev:.2f} | {n / max(fr, 1) * 100:.0f} % |")
+    w("")
+
+
+def wal_pages_summary(wp):
+    """One sentence for section 3's 'what limits' paragraph."""
+    if not wp or wp.get("restarted"):
+        return ("Each event writes pages of two B-trees at random places (the event id and the"
+                " order) besides the rows appended in order.")
+    ev = max(wp["events"], 1)
+    rnd = sum(wp["by_tree"].get(t, 0) for t in RANDOM_TREES) / ev
+    return (f"Each new event adds {wp['frames'] / ev:.1f} pages to the log (table above), "
+            f"{rnd:.1f} of them in the two B-trees keyed at random places (the order and the "
+            "event id: a leaf each, and the leaves and parents a full leaf's split rewrites), "
+            "the rest at the growing edge of the tables and indexes a commit shares; each is "
+            "written twice (to the log, then by the checkpointer into the database file), "
+            "for a 1.2 KB event stored twice (the event row and its outbox row).")
+
+
 def write_report(a):
     res = Path(a.results)
     crit = criterion_estimates(a.criterion)
@@ -698,7 +753,14 @@ def write_report(a):
         w(f"{d['rows_added']['events']} rows. Sequential (one connection) recording of the")
         w(f"2,000 duplicate-run events: {pre.get('sequential_rps', 0):,.0f} events/s.")
         w(f"One 4 KiB write + `fdatasync` in the data directory takes {emb['fdatasync_us']:.0f} µs")
-        w("on this disk.\n")
+        w("on this disk.")
+        if "machine" in n:
+            m = n["machine"]
+            w(f"During the new-event run the machine's CPU time went {m['user'] * 100:.0f} % to user")
+            w(f"space, {m['system'] * 100:.0f} % to the kernel, {m['idle'] * 100:.0f} % idle, {m['iowait'] * 100:.0f} % waiting on the")
+            w(f"disk and {m['steal'] * 100:.1f} % to other VMs (steal, `/proc/stat`).")
+        w("")
+        wal_pages_table(w, emb.get("wal_pages"))
         ok_new = n["rps"] >= BUDGET["new_rps"]
         ok_dup = d["rps"] >= BUDGET["dup_rps"]
         ok_p99n = n["p99_us"] / 1000 < BUDGET["p99_ms"]
@@ -766,12 +828,8 @@ def write_report(a):
         w("The writer thread is the")
         w(f"bottleneck: {per_event_us:,.0f} µs of wall time per new event for")
         w(f"{n['cpu_us_per_request']:.0f} µs of server CPU (of which {n.get('kernel_share', 0) * 100:.0f} % kernel: WAL page writes")
-        w(f"and the `fdatasync`, {emb['fdatasync_us']:.0f} µs on this disk). Each event still touches two")
-        w("B-tree pages at random places (the event id and the order id indexes) and the")
-        w("interior pages above them, so the WAL grows by several pages per event (about")
-        w("8 frames, 33 KB, before the outbox index was dropped, counted from the")
-        w("checkpointer's progress in a run of 2026-12-02), for a 1.2 KB published event")
-        w("that is stored twice (the event row and its outbox row). In `perf` the writer")
+        w(f"and the `fdatasync`, {emb['fdatasync_us']:.0f} µs on this disk). {wal_pages_summary(emb.get('wal_pages'))}")
+        w("In `perf` the writer")
         w("thread is busy about 60 % of the time, a third of it in the commit's WAL writes")
         w("and `fsync`; the 2 cores are full (the server ~1.1, wrk the rest), and the HTTP")
         w("side pays a thread wake-up per answer from the writer. The")

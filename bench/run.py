@@ -29,6 +29,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import sqlite3
 import subprocess
 import sys
@@ -168,12 +169,32 @@ def post_all(port, path, bodies_file):
     return codes
 
 
+def machine_ticks():
+    """The whole machine's CPU time by kind, in clock ticks (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return {"user": user + nice, "system": system + irq + softirq, "idle": idle,
+            "iowait": iowait, "steal": steal}
+
+
+def machine_shares(t0, t1):
+    """Each kind's share of the machine's CPU time between two readings:
+    `steal` is time the hypervisor gave this VM's vCPUs to someone else."""
+    d = {k: t1[k] - t0[k] for k in t0}
+    total = max(sum(d.values()), 1)
+    return {k: round(v / total, 3) for k, v in d.items()}
+
+
 def measured_run(proc, url, bodies):
-    """One wrk run with the server's CPU time read before and after."""
+    """One wrk run with the server's CPU time read before and after, and
+    how the machine's CPU time was spent meanwhile (steal included)."""
     la = loadavg()
+    m0 = machine_ticks()
     u0, s0 = cpu_split(proc.pid)
     r = wrk(url, bodies)
     u1, s1 = cpu_split(proc.pid)
+    r["machine"] = machine_shares(m0, machine_ticks())
     c0, c1 = u0 + s0, u1 + s1
     r["server_cpu_s"] = round(c1 - c0, 3)
     r["kernel_share"] = round((s1 - s0) / max(c1 - c0, 1e-9), 3)
@@ -430,6 +451,78 @@ def fsync_probe(directory, n=200):
     return round(dt / n * 1e6, 1)
 
 
+def wal_frames(wal_path):
+    """The frames of a WAL file's current cycle: (page size, checkpoint
+    sequence, [(page number, commit?)]), stopping at the first frame whose
+    salt is not the header's (a frame of an earlier cycle, or torn)."""
+    data = Path(wal_path).read_bytes()
+    if len(data) < 32:
+        return 0, 0, []
+    page_size, seq = struct.unpack(">II", data[8:16])
+    salt = data[16:24]
+    frames, off = [], 32
+    while off + 24 + page_size <= len(data):
+        pgno, commit_size = struct.unpack(">II", data[off:off + 8])
+        if data[off + 8:off + 16] != salt:
+            break
+        frames.append((pgno, commit_size != 0))
+        off += 24 + page_size
+    return page_size, seq, frames
+
+
+def wal_pages(binary, events, data_parent):
+    """Which B-trees a new event's commit writes: EVENTS distinct events sent
+    by wrk (16 connections) to a fresh server, which is then killed (-9) so
+    its write-ahead log stays; the frames the run added are counted by the
+    B-tree their page belongs to (SQLite's dbstat on a copy). Fewer events
+    than one log cycle holds, so no restart drops frames; a restart
+    (checkpoint sequence moved) is reported instead of figures."""
+    bodies = koywe_bodies(events, OUT / "walpages.txt", "walpages")
+    data = Path(tempfile.mkdtemp(prefix="payhook-bench-wal-", dir=data_parent))
+    db, wal = data / "payhook.db", data / "payhook.db-wal"
+    port = free_port()
+    proc = start_payhook(binary, port, data, "embedded", "payhook-walpages")
+    try:
+        wait_port(port, proc)
+        _, seq0, before = wal_frames(wal)
+        # Long enough for every body once; the rest are duplicates (no write).
+        wrk(f"http://127.0.0.1:{port}/webhooks/koywe", bodies, seconds=3)
+        time.sleep(0.3)
+        proc.kill()
+        proc.wait()
+        page_size, seq1, after = wal_frames(wal)
+        copy = Path(tempfile.mkdtemp(prefix="payhook-bench-walcopy-", dir=data_parent))
+        try:
+            shutil.copy(db, copy / "payhook.db")
+            shutil.copy(wal, copy / "payhook.db-wal")
+            con = sqlite3.connect(str(copy / "payhook.db"))
+            try:
+                owner = dict(con.execute("SELECT pageno, name FROM dbstat"))
+                recorded = con.execute("SELECT count(*) FROM events").fetchone()[0]
+            finally:
+                con.close()
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
+    finally:
+        stop(proc)
+        shutil.rmtree(data, ignore_errors=True)
+    if seq1 != seq0 or len(after) < len(before):
+        return {"events": recorded, "restarted": True}
+    added = after[len(before):]
+    by_tree = {}
+    for pgno, _ in added:
+        # Page 1 holds the file header (its size grows) and sqlite_schema's root.
+        name = "file header (page 1)" if pgno == 1 else owner.get(pgno, "free pages")
+        by_tree[name] = by_tree.get(name, 0) + 1
+    return {
+        "events": recorded,
+        "page_size": page_size,
+        "frames": len(added),
+        "commits": sum(1 for _, c in added if c),
+        "by_tree": dict(sorted(by_tree.items(), key=lambda kv: -kv[1])),
+    }
+
+
 def cmd_embedded(a):
     OUT.mkdir(exist_ok=True)
     dups = koywe_bodies(2000, OUT / "dup.txt", "dup")
@@ -460,6 +553,7 @@ def cmd_embedded(a):
         results["wal_bytes_after_new"] = wal.stat().st_size if wal.exists() else 0
         results["new"] = r
         log(f"embedded: new: {r['rps']:.0f} req/s p50 {r['p50_us']} µs p99 {r['p99_us']} µs, "
+            f"steal {r['machine']['steal']:.1%}, "
             f"rows added {r['rows_added']}")
         before = count_events(db)
         log(f"embedded: duplicates, {SECONDS} s")
@@ -471,6 +565,12 @@ def cmd_embedded(a):
     finally:
         stop(proc)
         shutil.rmtree(data, ignore_errors=True)
+    log(f"embedded: WAL pages per new event ({a.wal_events:,} events, fresh server)")
+    w = wal_pages(a.payhook, a.wal_events, a.data_parent)
+    results["wal_pages"] = w
+    if not w.get("restarted"):
+        log(f"embedded: {w['frames'] / max(w['events'], 1):.2f} WAL frames per new event, "
+            f"{w['events'] / max(w['commits'], 1):.1f} events per commit")
     results["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     Path(a.out).write_text(json.dumps(results, indent=2))
 
@@ -1333,6 +1433,8 @@ def main():
     e.add_argument("--bodies", type=int, default=150000)
     e.add_argument("--data-parent", default=None,
                    help="where the SQLite database goes (default: the system temp dir)")
+    e.add_argument("--wal-events", type=int, default=5000,
+                   help="distinct events of the WAL-pages run (fewer than one log cycle of 128 MiB holds)")
     e.add_argument("--out", required=True)
     s = sub.add_parser("coldstart")
     s.add_argument("--bin", action="append", default=[], help="NAME=PATH (a Lambda binary)")
