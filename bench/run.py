@@ -188,7 +188,10 @@ def machine_shares(t0, t1):
 
 def measured_run(proc, url, bodies):
     """One wrk run with the server's CPU time read before and after, and
-    how the machine's CPU time was spent meanwhile (steal included)."""
+    how the machine's CPU time was spent meanwhile (steal included). Dirty
+    pages left by earlier steps (the builds) are written out first, so the
+    kernel's writeback of them does not land in the measured window."""
+    os.sync()
     la = loadavg()
     m0 = machine_ticks()
     u0, s0 = cpu_split(proc.pid)
