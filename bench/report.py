@@ -419,9 +419,10 @@ def wal_pages_summary(wp):
     return (f"Each new event adds {wp['frames'] / ev:.1f} pages to the log (table above), "
             f"{rnd:.1f} of them in the two B-trees keyed at random places (the order and the "
             "event id: a leaf each, and the leaves and parents a full leaf's split rewrites), "
-            "the rest at the growing edge of the tables and indexes a commit shares; each is "
-            "written twice (to the log, then by the checkpointer into the database file), "
-            "for a 1.2 KB event stored twice (the event row and its outbox row).")
+            "the rest at the growing edge of the tables and indexes a commit shares; a page is "
+            "written to the log by each commit that changes it, and once more by each "
+            "checkpoint pass into the database file, for a 1.2 KB event stored twice (the "
+            "event row and its outbox row).")
 
 
 def write_report(a):
